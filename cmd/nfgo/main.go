@@ -1,0 +1,52 @@
+// Command nfgo is the Linux netfilter packet path in userspace.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+const usage = `nfgo: the Linux netfilter packet path in userspace
+
+Usage:
+  nfgo save [-4|-6] [-c] [-t TABLE] [FILE...]
+      Read iptables-restore input (FILE, or standard input) and print it the
+      way iptables-save prints it.
+  nfgo restore --state FILE [-4|-6] [-n] [-c] [-T TABLE] [INPUT]
+      Apply iptables-restore input to the ruleset kept in FILE.
+  nfgo iptables --state FILE [-t TABLE] COMMAND [OPTIONS]
+  nfgo ip6tables --state FILE [-t TABLE] COMMAND [OPTIONS]
+      Run one iptables command (-A -C -D -I -R -L -S -F -Z -N -X -E -P) on the
+      ruleset kept in FILE (iptables-save -c text; created when absent).
+      Exit codes are those of iptables(8): 0 ok, 1 other errors (and -C for
+      an absent rule), 2 bad parameters, 4 rejected as the kernel would.
+
+Run "nfgo COMMAND -h" for a command's options.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "save":
+		return cmdSave(args[1:], stdin, stdout, stderr)
+	case "restore":
+		return cmdRestore(args[1:], stdin, stdout, stderr)
+	case "iptables":
+		return cmdIptables(4, args[1:], stdout, stderr)
+	case "ip6tables":
+		return cmdIptables(6, args[1:], stdout, stderr)
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "nfgo: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}

@@ -1,0 +1,3 @@
+module github.com/nfgo/nfgo
+
+go 1.26.8
