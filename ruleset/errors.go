@@ -11,6 +11,7 @@ const (
 	ExitOK        = 0
 	ExitOther     = 1 // other errors, and -C for an absent rule
 	ExitParameter = 2 // bad parameters, bad input
+	ExitVersion   = 3 // unknown table (iptables' VERSION_PROBLEM)
 	ExitResource  = 4 // the kernel refused (nf_tables backend)
 )
 

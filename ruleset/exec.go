@@ -175,15 +175,24 @@ func (rs *Ruleset) Exec(cmd *Command, w io.Writer) (bool, error) {
 		}
 		t.AddChain(cmd.Chain)
 	case 'X':
+		// The kernel deletes only empty, unreferenced chains; deleting all
+		// user chains is one transaction that fails as a whole.
+		busy := func(c *Chain) error {
+			if len(c.Rules) > 0 {
+				return errAt(cmd.OpTok, ExitResource, "cannot delete chain `%s': it is not empty (flush it first with -F)", c.Name)
+			}
+			if n := t.Refs(c.Name); n > 0 {
+				return errAt(cmd.OpTok, ExitResource, "cannot delete chain `%s': %d rule(s) still jump to it", c.Name, n)
+			}
+			return nil
+		}
 		if cmd.Chain == "" {
 			var keep []*Chain
 			for _, c := range t.Chains {
 				if c.Builtin {
 					keep = append(keep, c)
-					continue
-				}
-				if t.Refs(c.Name) > 0 && !onlyUserRefs(t, c.Name) {
-					return false, errAt(cmd.OpTok, ExitOther, "cannot delete chain `%s': it is referenced by a built-in chain", c.Name)
+				} else if err := busy(c); err != nil {
+					return false, err
 				}
 			}
 			t.Chains = keep
@@ -196,8 +205,8 @@ func (rs *Ruleset) Exec(cmd *Command, w io.Writer) (bool, error) {
 		if c.Builtin {
 			return false, errAt(cmd.ArgTok, ExitParameter, "cannot delete built-in chain `%s'", c.Name)
 		}
-		if n := t.Refs(c.Name); n > 0 {
-			return false, errAt(cmd.ArgTok, ExitOther, "cannot delete chain `%s': %d rule(s) still jump to it", c.Name, n)
+		if err := busy(c); err != nil {
+			return false, err
 		}
 		t.RemoveChain(c.Name)
 	case 'E':
@@ -228,10 +237,10 @@ func (rs *Ruleset) Exec(cmd *Command, w io.Writer) (bool, error) {
 			return false, err
 		}
 		if !c.Builtin {
-			return false, errAt(cmd.ArgTok, ExitParameter, "cannot set a policy on user chain `%s': only built-in chains have policies", c.Name)
+			return false, errAt(cmd.ArgTok, ExitOther, "bad built-in chain name: `%s' is a user chain and has no policy", c.Name)
 		}
 		if cmd.Arg != "ACCEPT" && cmd.Arg != "DROP" {
-			return false, paramErr(Tok{Text: cmd.Arg, Line: cmd.ArgTok.Line, Col: cmd.ArgTok.Col}, "bad policy name: expected ACCEPT or DROP")
+			return false, errAt(Tok{Text: cmd.Arg, Line: cmd.ArgTok.Line, Col: cmd.ArgTok.Col}, ExitOther, "bad policy name: expected ACCEPT or DROP")
 		}
 		c.Policy = cmd.Arg
 		if cmd.Counters != nil {
@@ -247,20 +256,6 @@ func (rs *Ruleset) Exec(cmd *Command, w io.Writer) (bool, error) {
 		rs.Tables[nf.TableIndex(tname)] = t
 	}
 	return true, nil
-}
-
-func onlyUserRefs(t *Table, name string) bool {
-	for _, c := range t.Chains {
-		if !c.Builtin {
-			continue
-		}
-		for _, r := range c.Rules {
-			if (r.Target.Kind == Jump || r.Target.Kind == Goto) && r.Target.Name == name {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 func validNewChain(fam nf.Family, t *Table, name string, tok Tok) error {
@@ -364,13 +359,8 @@ func (t *Table) HookMasks() (map[string]nf.HookMask, error) {
 			}
 		}
 	}
-	for _, c := range t.Chains {
-		if !c.Builtin && color[c.Name] == white {
-			if err := visit(c, 0, nil); err != nil {
-				return nil, err
-			}
-		}
-	}
+	// Chains no built-in chain reaches are not validated by the kernel
+	// (nf_tables checks from base chains), loops among them included.
 	return masks, nil
 }
 

@@ -170,9 +170,7 @@ func (rs *Ruleset) listRule(b *ext.Buf, t *Table, r *Rule, num int, cmd *Command
 		}
 		pad(b, name, 5)
 	}
-	if rs.Family == nf.IPv6 {
-		b.S("    ")
-	} else {
+	{
 		switch r.Frag {
 		case FragOnly:
 			b.S("-f ")
@@ -278,8 +276,7 @@ func (rs *Ruleset) ListRules(w io.Writer, t *Table, cmd *Command) error {
 				continue
 			}
 			b.S("-A ").S(c.Name)
-			r.AppendSpec(&b, rs.Family)
-			counters(r.Counters)
+			r.appendSpec(&b, rs.Family, cmd.Verbose)
 			b.S("\n")
 		}
 	}

@@ -267,8 +267,8 @@ func (p *parser) shortOpts(t Tok) error {
 			continue
 		}
 		if j+1 < len(s) {
-			// iptables takes "-ptcp" literally as an argument; refuse it clearly.
-			return paramErr(t, "option -%c needs its value as a separate word (write \"-%c %s\")", s[j], s[j], s[j+1:])
+			// getopt style: the rest of the word is the value ("-ptcp").
+			return p.builtin(t, spec, s[j+1:], true)
 		}
 		return p.builtin(t, spec, "", false)
 	}
@@ -405,7 +405,7 @@ func (p *parser) builtin(t Tok, o *optSpec, inline string, hasInline bool) error
 			return err
 		}
 		if nf.TableByName(v.Text) == nil {
-			return errAt(v, ExitParameter, "table %q does not exist: expected raw, mangle, nat, filter or security", v.Text)
+			return errAt(v, ExitVersion, "table %q does not exist: expected raw, mangle, nat, filter or security", v.Text)
 		}
 		p.cmd.Table = v.Text
 		return nil
@@ -702,6 +702,18 @@ func (p *parser) finish() error {
 			return paramErr(p.cmd.OpTok, "rule specification options are not allowed with -%c", p.cmd.Op)
 		}
 		return nil
+	}
+	// iptables refuses an output interface where there is none yet, and an
+	// input interface where there is none any more, by chain name.
+	switch p.cmd.Chain {
+	case "PREROUTING", "INPUT":
+		if p.seen['o'] {
+			return paramErr(p.cmd.ArgTok, "can't use -o with %s", p.cmd.Chain)
+		}
+	case "POSTROUTING", "OUTPUT":
+		if p.seen['i'] {
+			return paramErr(p.cmd.ArgTok, "can't use -i with %s", p.cmd.Chain)
+		}
 	}
 	if p.cmd.Op == 'D' && p.cmd.RuleNum > 0 && p.cmd.HasSpec {
 		return paramErr(p.cmd.OpTok, "-D with a rule number takes no rule specification")

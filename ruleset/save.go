@@ -62,7 +62,11 @@ func (rs *Ruleset) Save(w io.Writer, o SaveOptions) error {
 
 // AppendSpec appends the rule specification (everything after "-A CHAIN")
 // as iptables-save prints it.
-func (r *Rule) AppendSpec(b *ext.Buf, fam nf.Family) {
+func (r *Rule) AppendSpec(b *ext.Buf, fam nf.Family) { r.appendSpec(b, fam, false) }
+
+// appendSpec optionally puts " -c PACKETS BYTES" before the target, where
+// iptables -S -v prints it.
+func (r *Rule) appendSpec(b *ext.Buf, fam nf.Family, counters bool) {
 	appendAddr(b, 's', r.Src, r.InvSrc)
 	appendAddr(b, 'd', r.Dst, r.InvDst)
 	appendIface(b, 'i', r.InIface, r.InvIn)
@@ -79,6 +83,9 @@ func (r *Rule) AppendSpec(b *ext.Buf, fam nf.Family) {
 	for _, m := range r.Matches {
 		b.S(" -m ").S(m.Def.PrintName())
 		m.Ext.Save(b)
+	}
+	if counters {
+		b.S(" -c ").U(r.Counters.Packets).S(" ").U(r.Counters.Bytes)
 	}
 	switch r.Target.Kind {
 	case Standard, Jump:
