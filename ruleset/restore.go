@@ -68,11 +68,13 @@ func SplitWords(line string, lineNo, startCol int) ([]Tok, error) {
 	return toks, nil
 }
 
-// Restore applies iptables-restore input to rs. Like the kernel's
-// transaction, nothing changes unless the whole input is good.
+// Restore applies iptables-restore input to rs. As with the kernel, each
+// COMMIT is a transaction: on an error, the tables committed before it stay,
+// and nothing after the last good COMMIT is applied.
 func (rs *Ruleset) Restore(r io.Reader, o RestoreOptions) error {
 	work := rs.Clone()
-	if err := work.restore(r, o); err != nil {
+	commit := func() { *rs = *work.Clone() }
+	if err := work.restore(r, o, commit); err != nil {
 		if e, ok := err.(*Error); ok && e.File == "" && e.Line > 0 {
 			e.File = o.File
 		}
@@ -82,7 +84,7 @@ func (rs *Ruleset) Restore(r io.Reader, o RestoreOptions) error {
 	return nil
 }
 
-func (rs *Ruleset) restore(r io.Reader, o RestoreOptions) error {
+func (rs *Ruleset) restore(r io.Reader, o RestoreOptions, commit func()) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 16*1024*1024)
 	var (
@@ -99,7 +101,7 @@ func (rs *Ruleset) restore(r io.Reader, o RestoreOptions) error {
 			continue
 		}
 		if strings.TrimSpace(line) == "" {
-			continue
+			return &Error{Line: lineNo, Col: 1, Msg: "no command specified: a line of only blanks (empty lines must be empty)", Code: ExitParameter}
 		}
 		lt := Tok{Text: strings.TrimSpace(line), Line: lineNo, Col: 1}
 		switch {
@@ -123,7 +125,7 @@ func (rs *Ruleset) restore(r io.Reader, o RestoreOptions) error {
 				cur = NewTable(def)
 				rs.Tables[nf.TableIndex(name)] = cur
 			}
-		case line == "COMMIT" || strings.TrimRight(line, " \t\r") == "COMMIT":
+		case line == "COMMIT":
 			if cur == nil && !skip {
 				return &Error{Line: lineNo, Col: 1, Token: "COMMIT", Msg: "COMMIT outside a table: expected a '*TABLE' line first", Code: ExitParameter}
 			}
@@ -136,6 +138,7 @@ func (rs *Ruleset) restore(r io.Reader, o RestoreOptions) error {
 				}
 			}
 			cur, skip = nil, false
+			commit()
 		case skip:
 			continue
 		case cur == nil:
