@@ -1,7 +1,6 @@
 package ruleset
 
 import (
-	"net"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -793,19 +792,13 @@ func ParseAddrMask(fam nf.Family, s string) ([]Prefix, error) {
 		if a == "" {
 			return nil, ext.Errorf("empty address: expected an address, network or host name")
 		}
-		ips, err := net.LookupIP(a)
-		if err != nil {
-			return nil, ext.Errorf("host/network `%s' not found", a)
-		}
-		for _, ip := range ips {
-			ad, _ := netip.AddrFromSlice(ip)
-			ad = ad.Unmap()
+		for _, ad := range lookupHost(a) {
 			if ad.BitLen() == bits {
 				addrs = append(addrs, ad)
 			}
 		}
 		if len(addrs) == 0 {
-			return nil, ext.Errorf("host/network `%s' not found", a)
+			return nil, ext.Errorf("host/network `%s' not found: expected an %s address or a name in /etc/hosts", a, fam)
 		}
 	}
 	var out []Prefix
