@@ -176,8 +176,9 @@ func t2Xor(a, m netip.Addr) netip.Addr {
 // t2ParseHostMask parses "addr[/len|/mask]" as XTTYPE_HOSTMASK does
 // (xtopt_parse_hostmask). A mask in address form that is not contiguous
 // ends up as a full-length mask, which is what iptables 1.8.9 does.
-// It returns the address, its mask and the prefix length.
-func t2ParseHostMask(fam nf.Family, opt, s string) (addr, mask netip.Addr, err error) {
+// It returns the address, its mask and the prefix length (255 for a
+// non-contiguous mask, as iptables stores it in a uint8).
+func t2ParseHostMask(fam nf.Family, opt, s string) (addr, mask netip.Addr, plen int, err error) {
 	full := 32
 	if fam == nf.IPv6 {
 		full = 128
@@ -185,21 +186,25 @@ func t2ParseHostMask(fam nf.Family, opt, s string) (addr, mask netip.Addr, err e
 	host, m, hasMask := strings.Cut(s, "/")
 	a, ok := t2ParseAddr(fam, host)
 	if !ok {
-		return addr, mask, Errorf("bad address %q for --%s: expected a numeric %s address", host, opt, fam)
+		return addr, mask, 0, Errorf("bad address %q for --%s: expected a numeric %s address", host, opt, fam)
 	}
 	bits := full
 	if hasMask {
 		if v, ok := ParseUint(m, 0, uint64(full)); ok {
 			bits = int(v)
 		} else if ma, ok := t2ParseAddr(fam, m); ok {
-			if b := t2MaskBits(ma); b >= 0 {
-				bits = b
+			bits = t2MaskBits(ma)
+			if bits < 0 {
+				bits = 255
 			}
 		} else {
-			return addr, mask, Errorf("bad value for option \"--%s\", neither a valid network mask nor valid CIDR (0-%d)", opt, full)
+			return addr, mask, 0, Errorf("bad value for option \"--%s\", neither a valid network mask nor valid CIDR (0-%d)", opt, full)
 		}
 	}
-	return a, t2PrefixMask(fam, bits), nil
+	if bits > full {
+		return a, t2PrefixMask(fam, full), bits, nil
+	}
+	return a, t2PrefixMask(fam, bits), bits, nil
 }
 
 // t2ParseUintErr parses a number in [min,max] with a uniform message.

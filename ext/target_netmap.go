@@ -28,7 +28,7 @@ func init() {
 }
 
 func (t *netmapTarget) Parse(u *Use) error {
-	a, m, err := t2ParseHostMask(t.Family, "to", u.Arg)
+	a, m, _, err := t2ParseHostMask(t.Family, "to", u.Arg)
 	if err != nil {
 		return err
 	}
