@@ -23,7 +23,9 @@ func init() {
 			{Name: "src-pfx", Arg: NeedArg},
 			{Name: "dst-pfx", Arg: NeedArg},
 		},
-		New:    func() Ext { return &nptTarget{Name: "DNPT", SrcPfx: netip.IPv6Unspecified(), DstPfx: netip.IPv6Unspecified()} },
+		New: func() Ext {
+			return &nptTarget{Name: "DNPT", SrcPfx: netip.IPv6Unspecified(), DstPfx: netip.IPv6Unspecified()}
+		},
 		Tables: []string{"mangle"},
 		Hooks:  nf.Hooks(nf.PreRouting, nf.LocalOut),
 	})

@@ -14,7 +14,9 @@ func init() {
 			{Name: "src-pfx", Arg: NeedArg},
 			{Name: "dst-pfx", Arg: NeedArg},
 		},
-		New:    func() Ext { return &nptTarget{Name: "SNPT", SrcPfx: netip.IPv6Unspecified(), DstPfx: netip.IPv6Unspecified()} },
+		New: func() Ext {
+			return &nptTarget{Name: "SNPT", SrcPfx: netip.IPv6Unspecified(), DstPfx: netip.IPv6Unspecified()}
+		},
 		Tables: []string{"mangle"},
 		Hooks:  nf.Hooks(nf.LocalIn, nf.PostRouting),
 	})
