@@ -483,3 +483,28 @@ func (r *t2NATRange) flagOpt(name string) bool {
 	}
 	return true
 }
+
+// t2ParseServicePort parses a port as iptables' XTTYPE_PORT does (through
+// getaddrinfo): a decimal number, kept modulo 65536 as the C code stores
+// it in 16 bits, or a service name.
+func t2ParseServicePort(s string) (uint16, bool) {
+	d := strings.TrimLeft(s, " \t\n")
+	d = strings.TrimPrefix(d, "+")
+	if d != "" {
+		allDigits := true
+		for i := 0; i < len(d); i++ {
+			if d[i] < '0' || d[i] > '9' {
+				allDigits = false
+				break
+			}
+		}
+		if allDigits {
+			v, err := strconv.ParseUint(d, 10, 64)
+			if err != nil {
+				v = 0xffff // strtoul saturates
+			}
+			return uint16(v), true
+		}
+	}
+	return ServicePort(s, "")
+}

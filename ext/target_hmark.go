@@ -127,6 +127,13 @@ func (t *hmarkTarget) Parse(u *Use) error {
 		v, err := t2ParseUintErr(name, u.Arg, min, 0xffffffff)
 		return uint32(v), err
 	}
+	// An option whose field --hmark-tuple already selected counts as
+	// given twice, as in iptables.
+	if id, ok := map[string]int{"hmark-src-prefix": hmSAddrMask, "hmark-dst-prefix": hmDAddrMask,
+		"hmark-sport-mask": hmSPortMask, "hmark-dport-mask": hmDPortMask, "hmark-spi-mask": hmSPIMask,
+		"hmark-proto-mask": hmProtoMask}[name]; ok && t.given&(1<<id) != 0 {
+		return Errorf("option \"--%s\" can only be used once (--hmark-tuple already set it)", name)
+	}
 	var err error
 	switch name {
 	case "hmark-tuple":
@@ -280,10 +287,10 @@ func (t *hmarkTarget) Print(b *Buf, _ bool) {
 		b.S("ct, ")
 	}
 	if t.has(hmSAddrMask) {
-		b.S("src-prefix ").S(Itoa(t.SrcPrefix)).S(" ")
+		b.S("src-prefix ").S(t.prefixText(t.SrcPrefix)).S(" ")
 	}
 	if t.has(hmDAddrMask) {
-		b.S("dst-prefix ").S(Itoa(t.DstPrefix)).S(" ")
+		b.S("dst-prefix ").S(t.prefixText(t.DstPrefix)).S(" ")
 	}
 	if t.has(hmSPortMask) {
 		b.S("sport-mask ").S(Hex(t.SPortMask)).S(" ")
@@ -309,4 +316,13 @@ func (t *hmarkTarget) Print(b *Buf, _ bool) {
 	if t.has(hmRnd) {
 		b.S("rnd ").S(Hex(t.Rnd)).S(" ")
 	}
+}
+
+// prefixText is the -L form of a prefix length: IPv6 prints nothing for
+// /128 (xtables_ip6mask_to_numeric hides it).
+func (t *hmarkTarget) prefixText(n int) string {
+	if t.Family == nf.IPv6 && n == 128 {
+		return ""
+	}
+	return Itoa(n)
 }

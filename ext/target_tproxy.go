@@ -43,15 +43,11 @@ func init() {
 func (t *tproxyTarget) Parse(u *Use) error {
 	switch u.Opt.Name {
 	case "on-port":
-		v, ok := ParseUint(u.Arg, 0, 0xffff)
+		p, ok := t2ParseServicePort(u.Arg)
 		if !ok {
-			p, found := ServicePort(u.Arg, "")
-			if !found {
-				return Errorf("invalid port/service `%s' specified: expected 0-65535 or a service name", u.Arg)
-			}
-			v = uint64(p)
+			return Errorf("Port \"%s\" does not resolve to anything: expected a decimal port or a service name", u.Arg)
 		}
-		t.Port, t.PortSet = uint16(v), true
+		t.Port, t.PortSet = p, true
 	case "on-ip":
 		a, ok := t2ParseAddr(t.Family, u.Arg)
 		if !ok {
