@@ -138,10 +138,10 @@ func (t *hmarkTarget) Parse(u *Use) error {
 	switch name {
 	case "hmark-tuple":
 		words := strings.Split(u.Arg, ",")
-		if words[len(words)-1] == "" {
-			return Errorf("\"--hmark-tuple\" requires a list of types with no spaces, e.g. src,dst,sport,dport,proto")
-		}
-		for _, w := range words {
+		for i, w := range words {
+			if w == "" && i == len(words)-1 {
+				return Errorf("\"--hmark-tuple\" requires a list of types with no spaces, e.g. src,dst,sport,dport,proto")
+			}
 			if w == "" || !t.tupleItem(w) {
 				return Errorf("Bad type \"%s\": expected ct, src, dst, sport, dport, proto or spi", w)
 			}

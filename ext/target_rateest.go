@@ -96,13 +96,13 @@ func (t *rateestTarget) Parse(u *Use) error {
 	case "rateest-interval":
 		v, ok := t2ParseTime(u.Arg)
 		if !ok {
-			return Errorf("RATEEST: bad interval value \"%s\": expected a time such as 250ms, 1s or 500us", u.Arg)
+			return Errorf("bad interval value \"%s\": expected a time such as 250ms, 1s or 500us", u.Arg)
 		}
 		t.intervalUS, t.hasInterval = v, true
 	case "rateest-ewmalog":
 		v, ok := t2ParseTime(u.Arg)
 		if !ok {
-			return Errorf("RATEEST: bad ewmalog value \"%s\": expected a time such as 250ms, 1s or 500us", u.Arg)
+			return Errorf("bad ewmalog value \"%s\": expected a time such as 250ms, 1s or 500us", u.Arg)
 		}
 		t.ewmaUS, t.hasEWM = v, true
 	}
@@ -125,7 +125,7 @@ func (t *rateestTarget) Final(*RuleInfo) error {
 		}
 	}
 	if i > 5 {
-		return Errorf("RATEEST: interval value is too large: at most 8s")
+		return Errorf("interval value is too large: at most 8s")
 	}
 	t.Interval = int8(i - 2)
 	e := 1
@@ -137,7 +137,7 @@ func (t *rateestTarget) Final(*RuleInfo) error {
 	}
 	e--
 	if e == 0 || e >= 31 {
-		return Errorf("RATEEST: ewmalog value is out of range")
+		return Errorf("ewmalog value is out of range")
 	}
 	t.EWMALog = uint8(e)
 	return nil
