@@ -1,8 +1,11 @@
 package ext
 
 import (
+	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/nfgo/nfgo/nf"
 )
 
 // m1ICMPName is one entry of iptables' ICMP type name tables (libxt_icmp.h):
@@ -253,4 +256,91 @@ func m1PrintRange32(b *Buf, label string, lo, hi, max uint32, inv bool) {
 			b.S(" ").S(label).S("s:").S(invs).U(uint64(lo)).S(":").U(uint64(hi))
 		}
 	}
+}
+
+// m1ParseIPv4Numeric parses a dotted IPv4 address as iptables'
+// xtables_numeric_to_ipaddr does: up to four parts, each a C number 0-255
+// (0x hex, leading-0 octal); missing trailing parts are 0 ("10" is 10.0.0.0).
+func m1ParseIPv4Numeric(s string) (netip.Addr, bool) {
+	if len(s) > 19 {
+		s = s[:19]
+	}
+	parts := strings.Split(s, ".")
+	if len(parts) > 4 {
+		return netip.Addr{}, false
+	}
+	var a [4]byte
+	for i, p := range parts {
+		v, ok := ParseUint(p, 0, 255)
+		if !ok || p == "" {
+			return netip.Addr{}, false
+		}
+		a[i] = byte(v)
+	}
+	return netip.AddrFrom4(a), true
+}
+
+// m1ParseIPv6Numeric parses an IPv6 address like inet_pton (no zone, no name).
+func m1ParseIPv6Numeric(s string) (netip.Addr, bool) {
+	a, err := netip.ParseAddr(s)
+	if err != nil || !a.Is6() || a.Zone() != "" {
+		return netip.Addr{}, false
+	}
+	return a, true
+}
+
+// m1ParseAddr parses a numeric address of the family.
+func m1ParseAddr(fam nf.Family, s string) (netip.Addr, bool) {
+	if fam == nf.IPv6 {
+		return m1ParseIPv6Numeric(s)
+	}
+	return m1ParseIPv4Numeric(s)
+}
+
+// m1MarkMask appends " 0xV" or " 0xV/0xM" as xtables_print_mark_mask.
+func m1MarkMask(b *Buf, v, m uint32) {
+	b.S(" ").X(uint64(v))
+	if m != 0xffffffff {
+		b.S("/").X(uint64(m))
+	}
+}
+
+// m1ParseMarkMask parses "value[/mask]" for an option named opt, with the
+// message iptables gives for XTTYPE_MARKMASK32.
+func m1ParseMarkMask(s, opt string) (v, m uint32, err error) {
+	v, m, _, err = ParseUint32Mask(s)
+	if err != nil {
+		return 0, 0, Errorf("bad integer value for option \"--%s\", or out of range (got `%s', expected VALUE[/MASK], each 0-0xffffffff)", opt, s)
+	}
+	return v, m, nil
+}
+
+// m1ParseUintRange parses an XTTYPE_UINT*RC value: "n", "a:b", ":b", "a:"
+// or ":", bounds defaulting to 0 and max. Order is not checked.
+func m1ParseUintRange(s string, max uint64) (lo, hi uint64, ok bool) {
+	a, b, isRange := strings.Cut(s, ":")
+	if !isRange {
+		v, ok := ParseUint(s, 0, max)
+		return v, v, ok
+	}
+	lo, hi = 0, max
+	if a != "" {
+		if lo, ok = ParseUint(a, 0, max); !ok {
+			return 0, 0, false
+		}
+	}
+	if b != "" {
+		if hi, ok = ParseUint(b, 0, max); !ok {
+			return 0, 0, false
+		}
+	}
+	return lo, hi, true
+}
+
+// m1RangeString is "lo" when lo == hi, else "lo:hi".
+func m1RangeString(lo, hi uint64) string {
+	if lo == hi {
+		return strconv.FormatUint(lo, 10)
+	}
+	return strconv.FormatUint(lo, 10) + ":" + strconv.FormatUint(hi, 10)
 }
