@@ -344,3 +344,14 @@ func m1RangeString(lo, hi uint64) string {
 	}
 	return strconv.FormatUint(lo, 10) + ":" + strconv.FormatUint(hi, 10)
 }
+
+// m1ParseSPIRange parses an XTTYPE_UINT32RC value as iptables 1.8.9 does:
+// "n", "a:b", ":b", "a:" or ":" (missing bounds 0 and 0xffffffff); the order
+// of the bounds is not checked.
+func m1ParseSPIRange(u *Use) (m1Range32, error) {
+	lo, hi, ok := m1ParseUintRange(u.Arg, 0xffffffff)
+	if !ok {
+		return m1Range32{}, Errorf("bad value `%s' for option \"--%s\": expected N or MIN:MAX with numbers 0-4294967295", u.Arg, u.Opt.Name)
+	}
+	return m1Range32{Lo: uint32(lo), Hi: uint32(hi), Inv: u.Invert, Set: true}, nil
+}
