@@ -355,3 +355,48 @@ func m1ParseSPIRange(u *Use) (m1Range32, error) {
 	}
 	return m1Range32{Lo: uint32(lo), Hi: uint32(hi), Inv: u.Invert, Set: true}, nil
 }
+
+// m1GetPort resolves a port like getaddrinfo(NULL, s) as iptables'
+// XTTYPE_PORTRC does: decimal digits (the value truncated to 16 bits) or a
+// service name.
+func m1GetPort(s string) (uint16, bool) {
+	if s != "" && strings.Trim(s, "0123456789") == "" {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return 0, false
+		}
+		return uint16(v), true
+	}
+	if p, ok := ServicePort(s, "tcp"); ok {
+		return p, true
+	}
+	return ServicePort(s, "udp")
+}
+
+// m1ParsePortRC parses an XTTYPE_PORTRC value: "port", "lo:hi", ":hi",
+// "lo:" or ":" (missing bounds 0 and 65535); the order is not checked.
+func m1ParsePortRC(u *Use) (PortRange, error) {
+	parts := strings.Split(u.Arg, ":")
+	if len(parts) > 2 {
+		return PortRange{}, Errorf("too many components for option \"--%s\" (max: 2)", u.Opt.Name)
+	}
+	r := PortRange{Lo: 0, Hi: 0xffff, Inv: u.Invert, Set: true}
+	for i, p := range parts {
+		if p == "" {
+			continue
+		}
+		v, ok := m1GetPort(p)
+		if !ok {
+			return PortRange{}, Errorf("port \"%s\" does not resolve to anything: expected a port number or service name", p)
+		}
+		if i == 0 {
+			r.Lo = v
+		} else {
+			r.Hi = v
+		}
+	}
+	if len(parts) == 1 {
+		r.Hi = r.Lo
+	}
+	return r, nil
+}
