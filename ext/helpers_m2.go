@@ -248,3 +248,6 @@ func m2ParsePortRange(s string) (lo, hi uint16, err error) {
 func m2PrefixMatch(w, keyword string) bool {
 	return len(w) <= len(keyword) && strings.EqualFold(w, keyword[:len(w)])
 }
+
+// m2Int32 formats v as C's printf("%d") does for an unsigned value.
+func m2Int32(v uint32) string { return strconv.Itoa(int(int32(v))) }
