@@ -49,6 +49,7 @@ type hashlimitMatch struct {
 	DstMask     uint8
 	mult        uint32 // seconds of the rate's unit (udata->mult)
 	seen        map[string]bool
+	masksSet    bool
 	rateOpt     string
 	burstGiven  bool
 	expireGiven bool
@@ -68,7 +69,7 @@ func init() {
 			{Name: "hashlimit-rate-match", Arg: NoArg}, arg("hashlimit-rate-interval"),
 		},
 		New: func() Ext {
-			return &hashlimitMatch{Burst: 5, GCInterval: hashlimitGCInterval, SrcMask: 255, DstMask: 255, seen: map[string]bool{}}
+			return &hashlimitMatch{Burst: 5, GCInterval: hashlimitGCInterval, seen: map[string]bool{}}
 		},
 	})
 }
@@ -167,12 +168,18 @@ func (m *hashlimitMatch) parseRate(opt, s string) error {
 	return nil
 }
 
-func (m *hashlimitMatch) Parse(u *Use) error {
-	m.Family = u.Rule.Family
-	if m.SrcMask == 255 {
+// defaultMasks sets the grouping masks to the family's full width once.
+func (m *hashlimitMatch) defaultMasks() {
+	if !m.masksSet {
 		m.SrcMask = uint8(m2Bits(m.Family))
 		m.DstMask = m.SrcMask
+		m.masksSet = true
 	}
+}
+
+func (m *hashlimitMatch) Parse(u *Use) error {
+	m.Family = u.Rule.Family
+	m.defaultMasks()
 	name := u.Opt.Name
 	switch name {
 	case "hashlimit-upto", "hashlimit-above", "hashlimit":
@@ -262,10 +269,7 @@ func (m *hashlimitMatch) Parse(u *Use) error {
 
 func (m *hashlimitMatch) Final(r *RuleInfo) error {
 	m.Family = r.Family
-	if m.SrcMask == 255 {
-		m.SrcMask = uint8(m2Bits(m.Family))
-		m.DstMask = m.SrcMask
-	}
+	m.defaultMasks()
 	if m.rateOpt == "" {
 		return Errorf("You have to specify --hashlimit")
 	}
