@@ -159,13 +159,13 @@ func (m *stringMatch) Final(*RuleInfo) error {
 // pattern and from <= to.
 func (m *stringMatch) Check(*CheckCtx) error {
 	if m.From > m.To {
-		return Errorf("string: --from %d is beyond --to %d", m.From, m.To)
+		return Errorf("--from %d is beyond --to %d", m.From, m.To)
 	}
 	if len(m.Pattern) == 0 {
-		return Errorf("string: the pattern is empty")
+		return Errorf("the pattern is empty")
 	}
 	if m.Algo != "bm" && m.Algo != "kmp" {
-		return Errorf("string: unknown algorithm `%s': expected bm or kmp", m.Algo)
+		return Errorf("unknown algorithm `%s': expected bm or kmp", m.Algo)
 	}
 	return nil
 }

@@ -200,7 +200,7 @@ func (m *timeMatch) Parse(u *Use) error {
 
 func (m *timeMatch) Final(*RuleInfo) error {
 	if m.Contiguous && m.DaytimeStart < m.DaytimeStop {
-		return Errorf("time: --contiguous only makes sense when stoptime is smaller than starttime")
+		return Errorf("--contiguous only makes sense when stoptime is smaller than starttime")
 	}
 	return nil
 }
