@@ -1,6 +1,10 @@
 package ext
 
-import "math"
+import (
+	"math"
+	"os"
+	"strings"
+)
 
 // m3Strtoul behaves like C strtoul on a prefix of s: it skips leading
 // white space, takes an optional '+' (a '-' is refused as xtables does),
@@ -70,4 +74,41 @@ func m3Inv(inv bool) string {
 		return "!"
 	}
 	return ""
+}
+
+// m3LookupID finds a name in an /etc/passwd-style file (name:x:id:...)
+// and returns its id; byID does the reverse lookup (first entry wins).
+func m3LookupID(file, name string) (uint32, bool) {
+	for _, f := range m3ReadDB(file) {
+		if f[0] == name {
+			if v, ok := ParseUintBase(f[2], 10, 0, 0xffffffff); ok {
+				return uint32(v), true
+			}
+		}
+	}
+	return 0, false
+}
+
+func m3LookupName(file string, id uint32) string {
+	for _, f := range m3ReadDB(file) {
+		if v, ok := ParseUintBase(f[2], 10, 0, 0xffffffff); ok && uint32(v) == id {
+			return f[0]
+		}
+	}
+	return ""
+}
+
+func m3ReadDB(file string) [][]string {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil
+	}
+	var out [][]string
+	for _, l := range strings.Split(string(data), "\n") {
+		f := strings.Split(l, ":")
+		if len(f) >= 3 && f[0] != "" && !strings.HasPrefix(f[0], "#") {
+			out = append(out, f)
+		}
+	}
+	return out
 }
