@@ -2,8 +2,13 @@ package ext
 
 import (
 	"math"
+	"net"
+	"net/netip"
 	"os"
+	"strconv"
 	"strings"
+
+	"github.com/nfgo/nfgo/nf"
 )
 
 // m3Strtoul behaves like C strtoul on a prefix of s: it skips leading
@@ -111,4 +116,114 @@ func m3ReadDB(file string) [][]string {
 		}
 	}
 	return out
+}
+
+// m3ParseHostMask reads "host[/mask]" as xtables' XTTYPE_HOSTMASK does: the
+// address is kept as given (not masked); the mask is a prefix length or an
+// address-form mask, and a non-contiguous address-form mask counts as a
+// full mask. Host names must resolve to a single address.
+func m3ParseHostMask(fam nf.Family, s string) (addr, mask netip.Addr, err error) {
+	bits := 32
+	if fam == nf.IPv6 {
+		bits = 128
+	}
+	host, m, hasMask := strings.Cut(s, "/")
+	addr, err = m3ParseHost(fam, host)
+	if err != nil {
+		return
+	}
+	plen := bits
+	if hasMask {
+		if v, ok := ParseUint(m, 0, uint64(bits)); ok {
+			plen = int(v)
+		} else if ma, e := netip.ParseAddr(m); e == nil && ma.BitLen() == bits && ma.Zone() == "" {
+			if n, ok := m3MaskLen(ma); ok {
+				plen = n
+			}
+		} else {
+			return addr, mask, Errorf("bad mask \"%s\": neither a valid network mask nor valid CIDR (0-%d)", m, bits)
+		}
+	}
+	return addr, m3PrefixMask(bits, plen), nil
+}
+
+func m3ParseHost(fam nf.Family, s string) (netip.Addr, error) {
+	bits := 32
+	if fam == nf.IPv6 {
+		bits = 128
+	}
+	if a, err := netip.ParseAddr(s); err == nil && a.Zone() == "" {
+		if a.BitLen() != bits {
+			return netip.Addr{}, Errorf("host/network `%s' is not an %s address", s, fam)
+		}
+		return a, nil
+	}
+	if s == "" {
+		return netip.Addr{}, Errorf("empty address: expected an address or host name")
+	}
+	ips, err := net.LookupIP(s)
+	if err != nil {
+		return netip.Addr{}, Errorf("host `%s' not found", s)
+	}
+	var found netip.Addr
+	for _, ip := range ips {
+		a, _ := netip.AddrFromSlice(ip)
+		a = a.Unmap()
+		if a.BitLen() != bits {
+			continue
+		}
+		if found.IsValid() && found != a {
+			return netip.Addr{}, Errorf("%s resolves to more than one address", s)
+		}
+		found = a
+	}
+	if !found.IsValid() {
+		return netip.Addr{}, Errorf("host `%s' has no %s address", s, fam)
+	}
+	return found, nil
+}
+
+// m3MaskLen returns the prefix length of a contiguous mask.
+func m3MaskLen(m netip.Addr) (int, bool) {
+	b := m.AsSlice()
+	n, done := 0, false
+	for _, c := range b {
+		for i := 7; i >= 0; i-- {
+			if c&(1<<i) != 0 {
+				if done {
+					return 0, false
+				}
+				n++
+			} else {
+				done = true
+			}
+		}
+	}
+	return n, true
+}
+
+func m3PrefixMask(bits, n int) netip.Addr {
+	var b [16]byte
+	for i := 0; i < n; i++ {
+		b[i/8] |= 0x80 >> (i % 8)
+	}
+	if bits == 32 {
+		return netip.AddrFrom4([4]byte{b[0], b[1], b[2], b[3]})
+	}
+	return netip.AddrFrom16(b)
+}
+
+// m3AddrMask formats an address and mask as xtables_ip[6]addr_to_numeric
+// followed by xtables_ip[6]mask_to_numeric: "/N", nothing for a full mask,
+// or the address-form mask when it is not contiguous (IPv4).
+func m3AddrMask(a, m netip.Addr) string {
+	s := a.String()
+	n, ok := m3MaskLen(m)
+	switch {
+	case ok && n == m.BitLen():
+		return s
+	case ok:
+		return s + "/" + strconv.Itoa(n)
+	}
+	return s + "/" + m.String()
 }
