@@ -227,3 +227,86 @@ func m3AddrMask(a, m netip.Addr) string {
 	}
 	return s + "/" + m.String()
 }
+
+// m3LmapEntry is one "id name" line of an iproute2 map file.
+type m3LmapEntry struct {
+	id   uint32
+	name string
+}
+
+// m3Lmap reads an iproute2 id/name map (/etc/iproute2/group, rt_realms)
+// as xtables_lmap_init does: ids 0-255 in decimal or 0x hex.
+func m3Lmap(file string) []m3LmapEntry {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil
+	}
+	var out []m3LmapEntry
+	for _, l := range strings.Split(string(data), "\n") {
+		l = strings.TrimLeft(l, " \t\r\v\f")
+		if l == "" || l[0] == '#' {
+			continue
+		}
+		base := 10
+		if strings.HasPrefix(l, "0x") {
+			base = 16
+		}
+		v, n, ok := m3Strtoul(l, base)
+		if n == 0 || !ok || v > 255 || n >= len(l) || !m3IsSpace(l[n]) {
+			continue
+		}
+		f := strings.Fields(l[n:])
+		if len(f) == 0 || f[0][0] == '#' {
+			continue
+		}
+		out = append(out, m3LmapEntry{uint32(v), f[0]})
+	}
+	return out
+}
+
+// m3ParseValMask reads "value[/mask]" or a name from the map file, as
+// xtables_parse_val_mask does; the mask defaults to all ones.
+func m3ParseValMask(s, opt, file string) (val, mask uint32, err error) {
+	mask = 0xffffffff
+	v, n, ok := m3Strtoul(s, 0)
+	if n > 0 && ok && v <= 0xffffffff {
+		rest := s[n:]
+		if rest == "" {
+			return uint32(v), mask, nil
+		}
+		if rest[0] == '/' {
+			mv, mn, ok := m3Strtoul(rest[1:], 0)
+			if mn == 0 || !ok || mv > 0xffffffff {
+				return 0, 0, Errorf("bad integer value for option \"--%s\", or out of range: expected VALUE[/MASK]", opt)
+			}
+			if mn+1 != len(rest) {
+				return 0, 0, Errorf("trailing garbage after value for option \"--%s\"", opt)
+			}
+			return uint32(v), uint32(mv), nil
+		}
+	}
+	for _, e := range m3Lmap(file) {
+		if e.name == s {
+			return e.id, mask, nil
+		}
+	}
+	return 0, 0, Errorf("could not map name %s to an integer value for option \"--%s\" (names come from %s)", s, opt, file)
+}
+
+// m3ValMask formats a value and mask as xtables_print_val_mask does:
+// " 0xV/0xM", else the map name of V when file is set, else " 0xV".
+func m3ValMask(b *Buf, val, mask uint32, file string) {
+	if mask != 0xffffffff {
+		b.S(" ").S(Hex(val)).S("/").S(Hex(mask))
+		return
+	}
+	if file != "" {
+		for _, e := range m3Lmap(file) {
+			if e.id == val {
+				b.S(" ").S(e.name)
+				return
+			}
+		}
+	}
+	b.S(" ").S(Hex(val))
+}
