@@ -1,0 +1,45 @@
+package ext
+
+// length: -m length --length MIN[:MAX] (libxt_length, xt_length.c): the
+// IPv4 total length or the IPv6 payload length plus header.
+type lengthMatch struct {
+	Min, Max uint16
+	Inv      bool
+	Set      bool
+}
+
+func init() {
+	Register(&Def{
+		Name: "length", Kind: MatchKind,
+		Options: []Option{{Name: "length", Arg: NeedArg, Invert: true}},
+		New:     func() Ext { return &lengthMatch{} },
+	})
+}
+
+func (m *lengthMatch) Parse(u *Use) error {
+	lo, hi, ok := m1ParseUintRange(u.Arg, 0xffff)
+	if !ok {
+		return Errorf("bad length `%s': expected LEN or MIN:MAX with numbers 0-65535", u.Arg)
+	}
+	m.Min, m.Max, m.Inv, m.Set = uint16(lo), uint16(hi), u.Invert, true
+	return nil
+}
+
+func (m *lengthMatch) Final(*RuleInfo) error {
+	if !m.Set {
+		return Errorf("option \"--length\" must be specified")
+	}
+	return nil
+}
+
+func (m *lengthMatch) Save(b *Buf) {
+	b.Opt(m.Inv, "length", m1RangeString(uint64(m.Min), uint64(m.Max)))
+}
+
+func (m *lengthMatch) Print(b *Buf, _ bool) {
+	b.S(" length ")
+	if m.Inv {
+		b.S("!")
+	}
+	b.S(m1RangeString(uint64(m.Min), uint64(m.Max)))
+}

@@ -1,0 +1,168 @@
+package ext
+
+import (
+	"strconv"
+	"strings"
+)
+
+// limit: -m limit (libxt_limit, xt_limit.c). iptables-nft 1.8.9 turns the
+// match into an nftables limit expression (rate per unit, burst) and back,
+// so the stored average is the one that round trip yields, and a burst of
+// 0 comes back as the kernel's default 5.
+
+// LimitScale is XT_LIMIT_SCALE: Avg is seconds per packet times this.
+const LimitScale = 10000
+
+const limitDefaultBurst = 5
+
+type limitMatch struct {
+	Avg   uint32 // kernel form: LimitScale * seconds / packets
+	Burst uint32
+	// The nftables form the rule is stored in: Rate packets per Unit seconds.
+	Rate, Unit uint64
+}
+
+func init() {
+	Register(&Def{
+		Name: "limit", Kind: MatchKind,
+		Options: []Option{{Name: "limit", Arg: NeedArg}, {Name: "limit-burst", Arg: NeedArg}},
+		New: func() Ext {
+			m := &limitMatch{Burst: limitDefaultBurst}
+			m.Avg, _ = m2ParseRateScale("3/hour", LimitScale)
+			m.roundTrip()
+			return m
+		},
+	})
+}
+
+// m2RateUnit returns the seconds of a rate suffix ("/sec", "/m", ...), or 0.
+func m2RateUnit(rate string) (mult uint64, num string, ok bool) {
+	num, unit, found := strings.Cut(rate, "/")
+	if !found {
+		return 1, num, true
+	}
+	if unit == "" {
+		return 0, "", false
+	}
+	switch {
+	case m2PrefixMatch(unit, "second"):
+		return 1, num, true
+	case m2PrefixMatch(unit, "minute"):
+		return 60, num, true
+	case m2PrefixMatch(unit, "hour"):
+		return 3600, num, true
+	case m2PrefixMatch(unit, "day"):
+		return 86400, num, true
+	}
+	return 0, "", false
+}
+
+// m2Atoll is C's atoll: leading blanks, a sign, then digits; stops at the
+// first other character.
+func m2Atoll(s string) int64 {
+	s = strings.TrimLeft(s, " \t\n\v\f\r")
+	neg := false
+	if s != "" && (s[0] == '+' || s[0] == '-') {
+		neg = s[0] == '-'
+		s = s[1:]
+	}
+	var v int64
+	for i := 0; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
+		v = v*10 + int64(s[i]-'0')
+	}
+	if neg {
+		return -v
+	}
+	return v
+}
+
+// m2ParseRateScale parses "N[/unit]" into scale*seconds/N; ok is false for a
+// bad rate, and err is set when the rate is too fast.
+func m2ParseRateScale(rate string, scale uint64) (uint32, error) {
+	mult, num, ok := m2RateUnit(rate)
+	if !ok {
+		return 0, Errorf("bad rate \"%s\": expected NUMBER[/second|/minute|/hour|/day]", rate)
+	}
+	r := uint32(m2Atoll(num))
+	if r == 0 {
+		return 0, Errorf("bad rate \"%s\": expected NUMBER[/second|/minute|/hour|/day]", rate)
+	}
+	v := uint32(scale * mult / uint64(r))
+	if v == 0 {
+		return 0, Errorf("Rate too fast \"%s\"", rate)
+	}
+	return v, nil
+}
+
+var limitUnits = []struct {
+	name string
+	mult uint64
+}{{"day", LimitScale * 86400}, {"hour", LimitScale * 3600}, {"min", LimitScale * 60}, {"sec", LimitScale}}
+
+// limitUnitIndex picks the unit iptables prints a period in.
+func limitUnitIndex(period uint64) int {
+	i := 1
+	for ; i < len(limitUnits); i++ {
+		if period > limitUnits[i].mult || limitUnits[i].mult/period < limitUnits[i].mult%period {
+			break
+		}
+	}
+	return i - 1
+}
+
+// roundTrip converts Avg to nftables' rate/unit and back, as iptables-nft
+// stores and reads the rule.
+func (m *limitMatch) roundTrip() {
+	if m.Avg == 0 {
+		return
+	}
+	u := limitUnits[limitUnitIndex(uint64(m.Avg))]
+	m.Rate = u.mult / uint64(m.Avg)
+	m.Unit = u.mult / LimitScale
+	m.Avg = uint32(LimitScale * m.Unit / m.Rate)
+}
+
+func (m *limitMatch) Parse(u *Use) error {
+	switch u.Opt.Name {
+	case "limit":
+		v, err := m2ParseRateScale(u.Arg, LimitScale)
+		if err != nil {
+			return err
+		}
+		m.Avg = v
+		m.roundTrip()
+	case "limit-burst":
+		v, ok := ParseUint(u.Arg, 0, 10000)
+		if !ok {
+			return Errorf("bad value for option \"--limit-burst\", or out of range (0-10000)")
+		}
+		m.Burst = uint32(v)
+	}
+	return nil
+}
+
+func (m *limitMatch) Final(*RuleInfo) error {
+	if m.Burst == 0 {
+		m.Burst = limitDefaultBurst // nftables' limit stores burst 0 as its default
+	}
+	return nil
+}
+
+func m2LimitRate(period uint64) string {
+	if period == 0 {
+		return "inf"
+	}
+	u := limitUnits[limitUnitIndex(period)]
+	return strconv.FormatUint(u.mult/period, 10) + "/" + u.name
+}
+
+func (m *limitMatch) Save(b *Buf) {
+	b.S(" --limit ").S(m2LimitRate(uint64(m.Avg)))
+	if m.Burst != limitDefaultBurst {
+		b.S(" --limit-burst ").U(uint64(m.Burst))
+	}
+}
+
+func (m *limitMatch) Print(b *Buf, _ bool) {
+	b.S(" limit: avg ").S(m2LimitRate(uint64(m.Avg))).S(" burst ").U(uint64(m.Burst))
+}

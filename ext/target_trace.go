@@ -1,0 +1,15 @@
+package ext
+
+// TRACE: -j TRACE (libxt_TRACE). The kernel's xt_TRACE is for table raw,
+// but iptables-nft does not use it: it sets "meta nftrace" instead, which
+// works in every table, so no table restriction applies here.
+type traceTarget struct{}
+
+func init() {
+	Register(&Def{Name: "TRACE", Kind: TargetKind, New: func() Ext { return traceTarget{} }})
+}
+
+func (traceTarget) Parse(*Use) error      { return nil }
+func (traceTarget) Final(*RuleInfo) error { return nil }
+func (traceTarget) Save(*Buf)             {}
+func (traceTarget) Print(*Buf, bool)      {}
