@@ -109,6 +109,10 @@ type Def struct {
 	// SaveName overrides the name printed after -m/-j (e.g. an alias that
 	// the kernel stores under another name).
 	SaveName string
+	// ListName overrides the name in the target column of -L, where
+	// iptables prints the kernel's name rather than the alias (NOTRACK
+	// shows as CT).
+	ListName string
 }
 
 type regKey struct {
@@ -163,6 +167,14 @@ func (d *Def) OptionIndex(name string) int {
 }
 
 // PrintName is the name printed after -m or -j.
+// ListingName is the name in the target column of iptables -L.
+func (d *Def) ListingName() string {
+	if d.ListName != "" {
+		return d.ListName
+	}
+	return d.PrintName()
+}
+
 func (d *Def) PrintName() string {
 	if d.SaveName != "" {
 		return d.SaveName

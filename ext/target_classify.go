@@ -53,10 +53,6 @@ func t1ScanHex(s string) (uint32, string, bool) {
 	return uint32(v), s[i:], true
 }
 
-func isHexDigit(c byte) bool {
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
-}
-
 func (t *classifyTarget) Parse(u *Use) error {
 	maj, rest, ok1 := t1ScanHex(u.Arg)
 	var min uint32

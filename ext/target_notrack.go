@@ -5,7 +5,7 @@ package ext
 // "-j NOTRACK"; iptables -L shows target CT with " NOTRACK" after it.
 func init() {
 	Register(&Def{
-		Name: "NOTRACK", Kind: TargetKind,
+		Name: "NOTRACK", Kind: TargetKind, ListName: "CT",
 		New:    func() Ext { return &ctTarget{Notrack: true, Alias: true} },
 		Tables: []string{"raw"},
 	})

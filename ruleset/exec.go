@@ -39,6 +39,12 @@ func cmdErr(code int, format string, args ...any) *Error {
 // Exec runs one parsed command against the ruleset. Listing commands write
 // to w. For -C it returns ExitOther when the rule is absent.
 func (rs *Ruleset) Exec(cmd *Command, w io.Writer) (bool, error) {
+	return rs.exec(cmd, w, true)
+}
+
+// exec runs cmd; validate=false leaves the kernel's table checks to the
+// caller, as a restore does once at COMMIT rather than after every line.
+func (rs *Ruleset) exec(cmd *Command, w io.Writer, validate bool) (bool, error) {
 	tname := cmd.Table
 	if tname == "" {
 		tname = "filter"
@@ -249,8 +255,10 @@ func (rs *Ruleset) Exec(cmd *Command, w io.Writer) (bool, error) {
 	default:
 		return false, errAt(cmd.OpTok, ExitParameter, "unsupported command")
 	}
-	if err := rs.ValidateTable(t); err != nil {
-		return false, err
+	if validate {
+		if err := rs.ValidateTable(t); err != nil {
+			return false, err
+		}
 	}
 	if created {
 		rs.Tables[nf.TableIndex(tname)] = t

@@ -151,7 +151,7 @@ func (rs *Ruleset) listRule(b *ext.Buf, t *Table, r *Rule, num int, cmd *Command
 	if r.Target.Kind != NoTarget {
 		tname = r.Target.Name
 		if r.Target.Kind == Extension {
-			tname = r.Target.Def.PrintName()
+			tname = r.Target.Def.ListingName()
 		}
 	}
 	pad(b, tname, 9)
@@ -162,13 +162,16 @@ func (rs *Ruleset) listRule(b *ext.Buf, t *Table, r *Rule, num int, cmd *Command
 		b.S(" ")
 	}
 	if cmd.Numeric {
-		pad(b, strconv.Itoa(int(r.Proto)), 5)
+		pad(b, strconv.Itoa(int(r.Proto)), 4)
+		b.S(" ")
 	} else {
 		name := "all"
 		if r.Proto != 0 {
 			name = nf.ProtoString(r.Proto)
 		}
-		pad(b, name, 5)
+		// "%-4s ": long names keep one space before the option column.
+		pad(b, name, 4)
+		b.S(" ")
 	}
 	{
 		switch r.Frag {

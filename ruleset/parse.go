@@ -88,6 +88,8 @@ type parser struct {
 	invTok     Tok
 	seen       map[byte]bool
 	defaultTbl string
+	cands      []candidate // reused by candidates()
+	slotBuf    []*slot
 }
 
 // ParseCommand parses the words of one iptables command (without the
@@ -166,12 +168,12 @@ type candidate struct {
 }
 
 func (p *parser) candidates() []candidate {
-	var c []candidate
+	c := p.cands[:0]
 	for i := range builtinOpts {
 		c = append(c, candidate{name: builtinOpts[i].long, builtin: &builtinOpts[i]})
 	}
 	// Newest extension first, as iptables merges options.
-	var slots []*slot
+	slots := p.slotBuf[:0]
 	if p.target != nil {
 		slots = append(slots, p.target)
 	}
@@ -185,6 +187,7 @@ func (p *parser) candidates() []candidate {
 			c = append(c, candidate{name: s.def.Options[i].Name, slot: s, idx: i})
 		}
 	}
+	p.cands, p.slotBuf = c, slots
 	return c
 }
 

@@ -2,6 +2,7 @@ package ruleset
 
 import (
 	"bufio"
+	"bytes"
 	"io"
 	"strconv"
 	"strings"
@@ -87,6 +88,7 @@ func (rs *Ruleset) Restore(r io.Reader, o RestoreOptions) error {
 func (rs *Ruleset) restore(r io.Reader, o RestoreOptions, commit func()) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 16*1024*1024)
+	sc.Split(scanLF)
 	var (
 		cur      *Table // table being built, nil outside *table ... COMMIT
 		curName  string
@@ -109,10 +111,19 @@ func (rs *Ruleset) restore(r io.Reader, o RestoreOptions, commit func()) error {
 			if cur != nil || skip {
 				return &Error{Line: lineNo, Col: 1, Token: line, Msg: "COMMIT expected before a new table: table " + strconv.Quote(curName) + " (line " + strconv.Itoa(openLine.Line) + ") is still open", Code: ExitParameter}
 			}
-			name := strings.TrimSpace(line[1:])
+			// Only blanks and tabs separate words, as in iptables-restore:
+			// a DOS line end leaves "\r" in the name and the table is refused.
+			name := ""
+			if f := strings.FieldsFunc(line[1:], func(r rune) bool { return r == ' ' || r == '\t' }); len(f) > 0 {
+				name = f[0]
+			}
 			def := nf.TableByName(name)
 			if def == nil {
-				return &Error{Line: lineNo, Col: 2, Token: name, Msg: "table name invalid: expected raw, mangle, nat, filter or security", Code: ExitParameter}
+				msg := "table name invalid: expected raw, mangle, nat, filter or security"
+				if strings.Contains(name, "\r") {
+					msg += " (the line ends in a carriage return: convert DOS line ends)"
+				}
+				return &Error{Line: lineNo, Col: 2, Token: name, Msg: msg, Code: ExitParameter}
 			}
 			curName, openLine = name, lt
 			if o.Table != "" && o.Table != name {
@@ -267,6 +278,18 @@ func (rs *Ruleset) restoreRule(t *Table, line string, lineNo int, o RestoreOptio
 	case 'L', 'S', 'C':
 		return paramErr(cmd.OpTok, "-%c is not allowed in a restore file", cmd.Op)
 	}
-	_, err = rs.Exec(cmd, nil)
+	_, err = rs.exec(cmd, nil, false)
 	return err
+}
+
+// scanLF splits at "\n" only: unlike bufio.ScanLines it keeps a "\r"
+// before it, because iptables-restore does and then refuses the line.
+func scanLF(data []byte, atEOF bool) (advance int, token []byte, err error) {
+	if i := bytes.IndexByte(data, '\n'); i >= 0 {
+		return i + 1, data[:i], nil
+	}
+	if atEOF && len(data) > 0 {
+		return len(data), data, nil
+	}
+	return 0, nil, nil
 }
