@@ -116,7 +116,7 @@ func ParsePort(s, proto string) (uint16, error) {
 	if p, ok := ServicePort(s, proto); ok {
 		return p, nil
 	}
-	return 0, fmt.Errorf("invalid port/service `%s' specified", s)
+	return 0, fmt.Errorf("invalid port/service `%s' specified: expected a service name or a port number 0-65535", s)
 }
 
 // ParsePortRange parses "port", "lo:hi", ":hi", "lo:" or ":" as the tcp/udp
