@@ -1,7 +1,6 @@
 package ext
 
 import (
-	"net"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -106,12 +105,11 @@ func m2ParseHost(fam nf.Family, s string) (netip.Addr, error) {
 	if s == "" {
 		return netip.Addr{}, Errorf("empty host: expected an address or host name")
 	}
-	ips, err := net.LookupIP(s)
+	ips := nf.LookupHost(s)
 	var found netip.Addr
-	if err == nil {
+	{
 		for _, ip := range ips {
-			a, _ := netip.AddrFromSlice(ip)
-			a = a.Unmap()
+			a := ip.Unmap()
 			if (fam == nf.IPv4) != a.Is4() {
 				continue
 			}

@@ -2,7 +2,6 @@ package ext
 
 import (
 	"math"
-	"net"
 	"net/netip"
 	"os"
 	"strconv"
@@ -161,14 +160,10 @@ func m3ParseHost(fam nf.Family, s string) (netip.Addr, error) {
 	if s == "" {
 		return netip.Addr{}, Errorf("empty address: expected an address or host name")
 	}
-	ips, err := net.LookupIP(s)
-	if err != nil {
-		return netip.Addr{}, Errorf("host `%s' not found", s)
-	}
+	ips := nf.LookupHost(s)
 	var found netip.Addr
 	for _, ip := range ips {
-		a, _ := netip.AddrFromSlice(ip)
-		a = a.Unmap()
+		a := ip.Unmap()
 		if a.BitLen() != bits {
 			continue
 		}

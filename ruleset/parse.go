@@ -795,7 +795,7 @@ func ParseAddrMask(fam nf.Family, s string) ([]Prefix, error) {
 		if a == "" {
 			return nil, ext.Errorf("empty address: expected an address, network or host name")
 		}
-		for _, ad := range lookupHost(a) {
+		for _, ad := range nf.LookupHost(a) {
 			if ad.BitLen() == bits {
 				addrs = append(addrs, ad)
 			}

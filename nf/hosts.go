@@ -1,4 +1,4 @@
-package ruleset
+package nf
 
 import (
 	"bufio"
@@ -18,7 +18,9 @@ var (
 // HostsFile is the hosts database consulted for names in -s/-d.
 var HostsFile = "/etc/hosts"
 
-func lookupHost(name string) []netip.Addr {
+// LookupHost returns the addresses of a host name from HostsFile, nil when
+// it is not there.
+func LookupHost(name string) []netip.Addr {
 	hostsOnce.Do(func() {
 		hostsMap = map[string][]netip.Addr{
 			"localhost": {netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("::1")},
