@@ -51,6 +51,12 @@ type Targeter interface {
 	Target(e *Env) Verdict
 }
 
+// Partial is implemented by extensions that can evaluate only some of
+// their options; a rule using the others is reported and never matches.
+type Partial interface {
+	CanEval() (ok bool, what string)
+}
+
 // Host answers what evaluation needs to know about the host: address types
 // (addrtype), interfaces, and route lookups (rpfilter).
 type Host interface {

@@ -1,0 +1,480 @@
+// Package pipeline is the netfilter packet path: the five hooks with their
+// tables in the kernel's priority order, traversal of chains with jumps,
+// verdicts and counters, routing between the hooks, and a trace of
+// everything a packet met on its way.
+package pipeline
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+
+	"github.com/nfgo/nfgo/ext"
+	"github.com/nfgo/nfgo/nf"
+	"github.com/nfgo/nfgo/packet"
+	"github.com/nfgo/nfgo/ruleset"
+)
+
+// RouteKind is the outcome of a route lookup.
+type RouteKind uint8
+
+const (
+	RouteLocal       RouteKind = iota // deliver to this host (INPUT)
+	RouteForward                      // forward out OutDev (FORWARD)
+	RouteOut                          // locally generated, out OutDev
+	RouteDrop                         // no route, forwarding off, martian, blackhole...
+	RouteUnreachable                  // the kernel answers with an ICMP error (not modelled yet: dropped)
+)
+
+// Route is a routing decision.
+type Route struct {
+	Kind    RouteKind
+	OutDev  string
+	Gateway netip.Addr // next hop; invalid when the destination is on link
+	PrefSrc netip.Addr
+	MTU     int
+	Reason  string // why a packet is dropped by routing
+}
+
+// Router makes routing decisions and answers the extensions' questions
+// about the host.
+type Router interface {
+	ext.Host
+	RouteInput(fam nf.Family, src, dst netip.Addr, inDev string, mark uint32) Route
+	RouteOutput(fam nf.Family, src, dst netip.Addr, mark uint32) Route
+}
+
+// Tracker is connection tracking as the pipeline sees it: it classifies a
+// packet at PREROUTING and OUTPUT (after the raw table) and confirms the
+// connection when the packet leaves the last hook.
+type Tracker interface {
+	// In sets env.Conn and env.CtState. It returns false when the packet
+	// must be dropped (conntrack table full).
+	In(env *ext.Env, hook nf.Hook) bool
+	// Confirm is called when the packet passed INPUT or POSTROUTING.
+	Confirm(env *ext.Env)
+	// IsNew reports whether the packet starts a connection, so the nat
+	// table is consulted.
+	IsNew(env *ext.Env) bool
+}
+
+// Fate is what became of a packet.
+type Fate uint8
+
+const (
+	Delivered Fate = iota // passed INPUT: delivered to a local socket
+	Forwarded             // passed FORWARD and POSTROUTING, out an interface
+	Sent                  // locally generated, out an interface
+	Dropped               // dropped by a rule, a policy or routing
+	Stolen                // taken by a target
+	Queued                // NFQUEUE / QUEUE (no listener offline: dropped unless bypassed)
+)
+
+func (f Fate) String() string {
+	return [...]string{"delivered", "forwarded", "sent", "dropped", "stolen", "queued"}[f]
+}
+
+// Result tells what happened to one packet.
+type Result struct {
+	Fate   Fate
+	OutDev string
+	Hook   nf.Hook // where it was decided (for Dropped, Stolen, Queued)
+	Table  string
+	Chain  string
+	Rule   int    // deciding rule; 0 for a policy or routing
+	By     string // target or verdict that decided; "policy DROP"; routing reason
+	Next   netip.Addr
+}
+
+// String is the fate line of nfgo trace and replay.
+func (r Result) String() string {
+	switch r.Fate {
+	case Delivered:
+		return "delivered locally"
+	case Forwarded:
+		return "forwarded out " + r.OutDev
+	case Sent:
+		return "sent out " + r.OutDev
+	}
+	verb := map[Fate]string{Dropped: "dropped", Stolen: "stolen", Queued: "queued"}[r.Fate]
+	if r.Table == "" {
+		return verb + " by routing: " + r.By
+	}
+	if r.Rule == 0 {
+		return fmt.Sprintf("%s by policy: %s %s %s", verb, r.Table, r.Chain, r.By)
+	}
+	s := fmt.Sprintf("%s by %s %s rule %d", verb, r.Table, r.Chain, r.Rule)
+	if r.By == "REJECT" {
+		s = fmt.Sprintf("rejected by %s %s rule %d", r.Table, r.Chain, r.Rule)
+	} else if r.By != "DROP" && r.By != "" {
+		s += " (" + r.By + ")"
+	}
+	return s
+}
+
+// Emitter receives packets leaving the host: out interface, next hop, and
+// the packet after POSTROUTING. The packet is valid only during the call.
+type Emitter func(outDev string, next netip.Addr, p *packet.Packet)
+
+// Config builds an Engine.
+type Config struct {
+	Rules4, Rules6 *ruleset.Ruleset // nil: no rules for that family
+	Router         Router
+	Tracker        Tracker // nil: no connection tracking
+	// Log receives LOG and TRACE lines, the text dmesg shows after its
+	// timestamp.
+	Log func(level uint8, line string)
+	// NFLog receives NFLOG/ULOG packets.
+	NFLog func(group uint16, prefix string, p *packet.Packet)
+	// Emit receives every packet leaving the host.
+	Emit Emitter
+	// Trace, when set, receives every step of every packet.
+	Trace func(*Event)
+}
+
+// Engine runs packets through the hooks.
+type Engine struct {
+	cfg     Config
+	tables  [2][nf.NumHooks][]*cTable // per family, per hook, in priority order
+	st      state
+	env     ext.Env
+	sink    sink
+	queue   []*packet.Packet // packets generated during evaluation (REJECT)
+	depth   int
+	tracked bool // conntrack has seen the current packet
+}
+
+// hookTables lists each hook's tables in the kernel's priority order
+// (raw -300, conntrack -200, mangle -150, nat dst -100, filter 0,
+// security 50, nat src 100).
+var hookTables = [nf.NumHooks][]string{
+	nf.PreRouting:  {"raw", "mangle", "nat"},
+	nf.LocalIn:     {"mangle", "filter", "security", "nat"},
+	nf.Forward:     {"mangle", "filter", "security"},
+	nf.LocalOut:    {"raw", "mangle", "nat", "filter", "security"},
+	nf.PostRouting: {"mangle", "nat"},
+}
+
+// New compiles the rulesets into an Engine.
+func New(cfg Config) (*Engine, error) {
+	e := &Engine{cfg: cfg}
+	e.sink.e = e
+	e.st.tracer = cfg.Trace
+	for fi, rs := range []*ruleset.Ruleset{cfg.Rules4, cfg.Rules6} {
+		if rs == nil {
+			continue
+		}
+		fam := nf.IPv4
+		if fi == 1 {
+			fam = nf.IPv6
+		}
+		compiled := map[string]*cTable{}
+		for _, t := range rs.Tables {
+			if t == nil {
+				continue
+			}
+			ct, err := compileTable(fam, t)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", fam.Program(), err)
+			}
+			compiled[t.Name()] = ct
+		}
+		for h := nf.Hook(0); h < nf.NumHooks; h++ {
+			for _, name := range hookTables[h] {
+				if ct := compiled[name]; ct != nil && ct.hooks[h] != nil {
+					e.tables[fi][h] = append(e.tables[fi][h], ct)
+				}
+			}
+		}
+	}
+	return e, nil
+}
+
+func famIndex(f nf.Family) int {
+	if f == nf.IPv6 {
+		return 1
+	}
+	return 0
+}
+
+// runHook passes the packet through every table of a hook. It returns the
+// deciding decision when a table dropped, stole or queued the packet.
+func (e *Engine) runHook(p *packet.Packet, hook nf.Hook) (decision, string, bool) {
+	env := &e.env
+	env.Hook = hook
+	if e.st.tracer != nil {
+		e.st.event(Event{Kind: EvHook, Hook: hook, In: p.InDev, Out: p.OutDev})
+	}
+	for _, t := range e.tables[famIndex(p.Family)][hook] {
+		if t.name == "nat" && (e.cfg.Tracker == nil || !e.cfg.Tracker.IsNew(env)) {
+			if e.st.tracer != nil {
+				e.st.event(Event{Kind: EvSkip, Hook: hook, Table: "nat", Text: "nat is consulted only for a connection's first packet"})
+			}
+			continue
+		}
+		if hook == nf.PreRouting || hook == nf.LocalOut {
+			if t.name != "raw" && !e.tracked {
+				if !e.track(hook) {
+					return decision{v: ext.VerdictDrop, target: "conntrack table full"}, "", false
+				}
+			}
+		}
+		if e.st.tracer != nil {
+			e.st.event(Event{Kind: EvTable, Hook: hook, Table: t.name, Chain: t.hooks[hook].name})
+		}
+		d := e.walk(t, hook, env, &e.st)
+		if e.st.tracer != nil {
+			e.st.event(Event{Kind: EvVerdict, Hook: hook, Table: t.name, Chain: d.chain, Rule: d.rule, Verdict: d.target})
+		}
+		if d.v != ext.VerdictAccept {
+			return d, t.name, false
+		}
+	}
+	if (hook == nf.PreRouting || hook == nf.LocalOut) && !e.tracked {
+		if !e.track(hook) {
+			return decision{v: ext.VerdictDrop, target: "conntrack table full"}, "", false
+		}
+	}
+	return decision{}, "", true
+}
+
+func (e *Engine) track(hook nf.Hook) bool {
+	e.tracked = true
+	if e.cfg.Tracker == nil {
+		return true
+	}
+	return e.cfg.Tracker.In(&e.env, hook)
+}
+
+func (e *Engine) begin(p *packet.Packet) {
+	e.env = ext.Env{Pkt: p, Family: p.Family, Host: e.cfg.Router, Sink: &e.sink}
+	e.tracked = false
+}
+
+func verdictResult(d decision, hook nf.Hook, table string) Result {
+	r := Result{Fate: Dropped, Hook: hook, Table: table, Chain: d.chain, Rule: d.rule, By: d.target}
+	switch d.v {
+	case ext.VerdictStolen:
+		r.Fate = Stolen
+	case ext.VerdictQueue:
+		r.Fate = Queued
+	}
+	if table != "" && d.rule == 0 {
+		r.By = "DROP"
+	}
+	if table == "" {
+		r.By = d.target
+	}
+	return r
+}
+
+// Receive processes a packet that arrived on p.InDev: PREROUTING, the
+// routing decision, then INPUT, or FORWARD and POSTROUTING.
+func (e *Engine) Receive(p *packet.Packet) Result {
+	res := e.receive(p)
+	e.drain()
+	return res
+}
+
+func (e *Engine) receive(p *packet.Packet) Result {
+	e.begin(p)
+	p.OutDev = ""
+	if d, table, ok := e.runHook(p, nf.PreRouting); !ok {
+		return e.final(p, verdictResult(d, nf.PreRouting, table))
+	}
+	rt := e.cfg.Router.RouteInput(p.Family, p.Src(), p.Dst(), p.InDev, p.Mark)
+	if e.st.tracer != nil {
+		e.st.event(Event{Kind: EvRoute, Text: routeText(rt)})
+	}
+	switch rt.Kind {
+	case RouteLocal:
+		if d, table, ok := e.runHook(p, nf.LocalIn); !ok {
+			return e.final(p, verdictResult(d, nf.LocalIn, table))
+		}
+		e.confirm()
+		return e.final(p, Result{Fate: Delivered})
+	case RouteForward:
+		if !decTTL(p) {
+			return e.final(p, Result{Fate: Dropped, By: "TTL exceeded in forwarding"})
+		}
+		p.OutDev = rt.OutDev
+		if d, table, ok := e.runHook(p, nf.Forward); !ok {
+			return e.final(p, verdictResult(d, nf.Forward, table))
+		}
+		return e.postrouting(p, rt, Forwarded)
+	default:
+		return e.final(p, Result{Fate: Dropped, By: rt.Reason})
+	}
+}
+
+// Output processes a locally generated packet: the route lookup, OUTPUT,
+// a new lookup when OUTPUT changed what routing depends on, POSTROUTING.
+func (e *Engine) Output(p *packet.Packet) Result {
+	res := e.output(p)
+	e.drain()
+	return res
+}
+
+func (e *Engine) output(p *packet.Packet) Result {
+	e.begin(p)
+	p.Local = true
+	p.InDev = ""
+	rt := e.cfg.Router.RouteOutput(p.Family, p.Src(), p.Dst(), p.Mark)
+	if rt.Kind == RouteDrop || rt.Kind == RouteUnreachable {
+		return e.final(p, Result{Fate: Dropped, By: rt.Reason})
+	}
+	p.OutDev = rt.OutDev
+	if e.st.tracer != nil {
+		e.st.event(Event{Kind: EvRoute, Text: routeText(rt)})
+	}
+	src, dst, mark, tos := p.Src(), p.Dst(), p.Mark, p.TOS()
+	if d, table, ok := e.runHook(p, nf.LocalOut); !ok {
+		return e.final(p, verdictResult(d, nf.LocalOut, table))
+	}
+	if p.Src() != src || p.Dst() != dst || p.Mark != mark || p.TOS() != tos {
+		// ip_route_me_harder: OUTPUT changed a routing key.
+		rt = e.cfg.Router.RouteOutput(p.Family, p.Src(), p.Dst(), p.Mark)
+		if rt.Kind == RouteDrop || rt.Kind == RouteUnreachable {
+			return e.final(p, Result{Fate: Dropped, By: rt.Reason})
+		}
+		p.OutDev = rt.OutDev
+		if e.st.tracer != nil {
+			e.st.event(Event{Kind: EvRoute, Text: "rerouted: " + routeText(rt)})
+		}
+	}
+	return e.postrouting(p, rt, Sent)
+}
+
+func (e *Engine) postrouting(p *packet.Packet, rt Route, fate Fate) Result {
+	if d, table, ok := e.runHook(p, nf.PostRouting); !ok {
+		return e.final(p, verdictResult(d, nf.PostRouting, table))
+	}
+	e.confirm()
+	if rt.OutDev == "lo" && fate == Sent {
+		// Looped back: the packet comes in again on lo.
+		q := p.Clone()
+		q.InDev, q.OutDev, q.Local, q.MAC = "lo", "", false, nil
+		e.queue = append(e.queue, q)
+		return e.final(p, Result{Fate: Sent, OutDev: "lo"})
+	}
+	next := rt.Gateway
+	if !next.IsValid() {
+		next = p.Dst()
+	}
+	if e.cfg.Emit != nil {
+		e.cfg.Emit(rt.OutDev, next, p)
+	}
+	return e.final(p, Result{Fate: fate, OutDev: rt.OutDev, Next: next})
+}
+
+func (e *Engine) confirm() {
+	if e.cfg.Tracker != nil && e.tracked {
+		e.cfg.Tracker.Confirm(&e.env)
+	}
+}
+
+func (e *Engine) final(p *packet.Packet, r Result) Result {
+	if e.st.tracer != nil {
+		rc := r
+		e.st.event(Event{Kind: EvFate, Text: r.String(), Result: &rc})
+	}
+	return r
+}
+
+// drain processes packets generated while evaluating (REJECT replies,
+// loopback), in order.
+func (e *Engine) drain() {
+	if e.depth > 0 {
+		return
+	}
+	e.depth++
+	for len(e.queue) > 0 {
+		q := e.queue[0]
+		e.queue = e.queue[1:]
+		if e.st.tracer != nil {
+			e.st.event(Event{Kind: EvGenerated, Text: "generated packet"})
+		}
+		if q.Local {
+			e.output(q)
+		} else {
+			e.receive(q)
+		}
+	}
+	e.queue = e.queue[:0]
+	e.depth--
+}
+
+// decTTL is ip_forward's TTL check and decrement (before FORWARD, as the
+// kernel does it), with the IPv4 checksum updated incrementally.
+func decTTL(p *packet.Packet) bool {
+	if p.Family == nf.IPv6 {
+		h := packet.IPv6(p.Data)
+		if h.HopLimit() <= 1 {
+			return false
+		}
+		h.SetHopLimit(h.HopLimit() - 1)
+		return true
+	}
+	h := packet.IPv4(p.Data)
+	if h.TTL() <= 1 {
+		return false
+	}
+	// ip_decrease_ttl: checksum += htons(0x0100).
+	c := uint32(h.Checksum()) + 0x0100
+	h.SetChecksum(uint16(c + c>>16))
+	h.SetTTL(h.TTL() - 1)
+	return true
+}
+
+func routeText(rt Route) string {
+	switch rt.Kind {
+	case RouteLocal:
+		return "route: local delivery"
+	case RouteForward, RouteOut:
+		s := "route: out " + rt.OutDev
+		if rt.Gateway.IsValid() {
+			s += " via " + rt.Gateway.String()
+		}
+		return s
+	}
+	return "route: " + rt.Reason
+}
+
+// TracePacket renders the packet part of a TRACE line (the LOG format).
+var TracePacket func(env *ext.Env) string
+
+// sink connects the extensions' Sink to the engine.
+type sink struct{ e *Engine }
+
+func (s *sink) Log(level uint8, line string) {
+	if s.e.st.tracer != nil {
+		s.e.st.event(Event{Kind: EvLog, Text: line})
+	}
+	if s.e.cfg.Log != nil {
+		s.e.cfg.Log(level, line)
+	}
+}
+
+func (s *sink) Send(p *packet.Packet) {
+	p.Local = true
+	s.e.queue = append(s.e.queue, p)
+}
+
+func (s *sink) NFLog(group uint16, prefix string, p *packet.Packet) {
+	if s.e.st.tracer != nil {
+		s.e.st.event(Event{Kind: EvLog, Text: "NFLOG group " + strconv.Itoa(int(group)) + " prefix " + strconv.Quote(prefix)})
+	}
+	if s.e.cfg.NFLog != nil {
+		s.e.cfg.NFLog(group, prefix, p)
+	}
+}
+
+// traceLine prints the TRACE target's line for a rule, policy or return,
+// in ip_tables' trace_packet format.
+func (e *Engine) traceLine(env *ext.Env, table, chain, kind string, num int) {
+	line := "TRACE: " + table + ":" + chain + ":" + kind + ":" + strconv.Itoa(num) + " "
+	if TracePacket != nil {
+		line += TracePacket(env)
+	}
+	e.sink.Log(4, line)
+}
