@@ -39,6 +39,12 @@ func FuzzRestore(f *testing.F) {
 			// round (-m ipcomp --ipcompspi : saves as bare -m ipcomp, which
 			// reads back as spi 0, exactly as the kernel's iptables-save
 			// shows), so the text must settle after the second round.
+			if weirdIface(rs) {
+				// iptables accepts blanks in interface names with a
+				// warning and saves them unquoted, so its own output
+				// does not read back; the kernel test shows nfgo agrees.
+				continue
+			}
 			first := saveText(rs)
 			var texts [3]string
 			texts[0] = first
@@ -60,4 +66,20 @@ func saveText(rs *ruleset.Ruleset) string {
 	var b bytes.Buffer
 	rs.Save(&b, ruleset.SaveOptions{Counters: true})
 	return b.String()
+}
+
+func weirdIface(rs *ruleset.Ruleset) bool {
+	for _, t := range rs.Tables {
+		if t == nil {
+			continue
+		}
+		for _, c := range t.Chains {
+			for _, r := range c.Rules {
+				if strings.ContainsAny(r.InIface+r.OutIface, " \t\"'\\") {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
