@@ -283,6 +283,9 @@ func (m *hashlimitMatch) Final(r *RuleInfo) error {
 		var burst uint64
 		if m.burstGiven {
 			unit := hashlimitCostToBytes(m.Avg)
+			if unit == 0 {
+				return Errorf("bad value for option \"--hashlimit\": the byte rate leaves no burst unit")
+			}
 			if m.Burst < unit {
 				return Errorf("burst cannot be smaller than %db", unit)
 			}
