@@ -97,3 +97,19 @@ func (m *ttlMatch) Print(b *Buf, _ bool) {
 	}
 	b.S([...]string{"==", "!=", "<", ">"}[m.Mode]).S(" ").U(uint64(m.Value))
 }
+
+// Match compares the IPv4 TTL or IPv6 hop limit (ipt_ttl.c, ip6t_hl.c).
+func (m *ttlMatch) Match(e *Env) bool {
+	t := e.Pkt.TTL()
+	switch m.Mode {
+	case m1TTLEq:
+		return t == m.Value
+	case m1TTLNe:
+		return t != m.Value
+	case m1TTLLt:
+		return t < m.Value
+	case m1TTLGt:
+		return t > m.Value
+	}
+	return false
+}

@@ -206,18 +206,17 @@ func (e *Engine) runHook(p *packet.Packet, hook nf.Hook) (decision, string, bool
 		e.st.event(Event{Kind: EvHook, Hook: hook, In: p.InDev, Out: p.OutDev})
 	}
 	for _, t := range e.tables[famIndex(p.Family)][hook] {
+		// Conntrack sits between raw and mangle (priority -200).
+		if (hook == nf.PreRouting || hook == nf.LocalOut) && t.name != "raw" && !e.tracked {
+			if !e.track(hook) {
+				return decision{v: ext.VerdictDrop, target: "conntrack table full"}, "", false
+			}
+		}
 		if t.name == "nat" && (e.cfg.Tracker == nil || !e.cfg.Tracker.IsNew(env)) {
 			if e.st.tracer != nil {
 				e.st.event(Event{Kind: EvSkip, Hook: hook, Table: "nat", Text: "nat is consulted only for a connection's first packet"})
 			}
 			continue
-		}
-		if hook == nf.PreRouting || hook == nf.LocalOut {
-			if t.name != "raw" && !e.tracked {
-				if !e.track(hook) {
-					return decision{v: ext.VerdictDrop, target: "conntrack table full"}, "", false
-				}
-			}
 		}
 		if e.st.tracer != nil {
 			e.st.event(Event{Kind: EvTable, Hook: hook, Table: t.name, Chain: t.hooks[hook].name})

@@ -72,7 +72,10 @@ func counters(rs *ruleset.Ruleset, table string) string {
 			in = l == "*"+table
 			continue
 		}
-		if in && l != "COMMIT" && !strings.HasPrefix(l, "#") {
+		if l == "COMMIT" {
+			in = false
+		}
+		if in && !strings.HasPrefix(l, "#") {
 			out = append(out, l)
 		}
 	}

@@ -46,6 +46,12 @@ func FuzzRestore(f *testing.F) {
 				continue
 			}
 			first := saveText(rs)
+			if strings.Contains(first, " 0b/s") {
+				// A byte rate below the unit's resolution (1b/s) prints
+				// as 0b/s in iptables-save too, and that does not read
+				// back there either (checked against iptables 1.8.9).
+				continue
+			}
 			var texts [3]string
 			texts[0] = first
 			for i := 1; i < 3; i++ {
