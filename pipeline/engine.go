@@ -130,6 +130,9 @@ type Config struct {
 	Emit Emitter
 	// Trace, when set, receives every step of every packet.
 	Trace func(*Event)
+	// Generated, when set, learns the fate of each packet the engine
+	// made itself (REJECT replies) or looped back through lo.
+	Generated func(p *packet.Packet, r Result)
 }
 
 // Engine runs packets through the hooks.
@@ -393,10 +396,14 @@ func (e *Engine) drain() {
 		if e.st.tracer != nil {
 			e.st.event(Event{Kind: EvGenerated, Text: "generated packet"})
 		}
+		var r Result
 		if q.Local {
-			e.output(q)
+			r = e.output(q)
 		} else {
-			e.receive(q)
+			r = e.receive(q)
+		}
+		if e.cfg.Generated != nil {
+			e.cfg.Generated(q, r)
 		}
 	}
 	e.queue = e.queue[:0]

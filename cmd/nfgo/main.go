@@ -22,6 +22,15 @@ Usage:
       Exit codes are those of iptables(8): 0 ok, 1 other errors (and -C for
       an absent rule), 2 bad parameters, 4 rejected as the kernel would.
 
+  nfgo trace --host DIR [--rules FILE] PACKET...
+      Trace hand-written packets (e.g. 'in eth0 tcp 198.51.100.7:51000 >
+      10.0.0.5:22 syn') through a host's rulesets and print their path.
+  nfgo replay --host DIR [--rules FILE] [--log FILE] [--counters FILE]
+              [--out FILE] [--trace] [--json] CAPTURE
+      Replay a pcap/pcapng capture through a host's rulesets.
+  nfgo snapshot DIR
+      Save this host's addresses, routes, neighbours, rules and sysctls.
+
 Run "nfgo COMMAND -h" for a command's options.
 `
 
@@ -43,6 +52,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return cmdIptables(4, args[1:], stdout, stderr)
 	case "ip6tables":
 		return cmdIptables(6, args[1:], stdout, stderr)
+	case "trace":
+		return cmdTrace(args[1:], stdin, stdout, stderr)
+	case "replay":
+		return cmdReplay(args[1:], stdout, stderr)
+	case "snapshot":
+		return cmdSnapshot(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
