@@ -218,6 +218,8 @@ func TestKernelCapture(t *testing.T) {
 	ethPath, sllPath := filepath.Join(dir, "eth.pcap"), filepath.Join(dir, "sll2.pcap")
 	eth := startDump(t, a, ethPath, "-i", "va")
 	sll := startDump(t, a, sllPath, "-i", "any", "-y", "LINUX_SLL2")
+	sll1Path := filepath.Join(dir, "sll.pcap")
+	sll1 := startDump(t, a, sll1Path, "-i", "any", "-y", "LINUX_SLL")
 	for _, dst := range targets {
 		run(t, "ip", "netns", "exec", a, "ping", "-c", "1", "-W", "2", dst)
 	}
@@ -226,6 +228,7 @@ func TestKernelCapture(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	stopDump(eth)
 	stopDump(sll)
+	stopDump(sll1)
 
 	ethFrames := readFrames(t, ethPath)
 	sllFrames := readFrames(t, sllPath)
@@ -301,6 +304,30 @@ func TestKernelCapture(t *testing.T) {
 		if req != 1 || rep != 1 {
 			t.Errorf("SLL2 %s > %s on ifindex %d: %d requests, %d replies", c.src, c.dst, c.ifindex, req, rep)
 		}
+	}
+
+	// SLL (v1): no interface index, but the packet type and source.
+	var req, rep int
+	for _, fr := range readFrames(t, sll1Path) {
+		f := &fr.f
+		if fr.rec.LinkType != packet.LinkLinuxSLL {
+			t.Fatalf("SLL capture: link type %d", fr.rec.LinkType)
+		}
+		if r, ok := echo(f, "10.99.0.1", "10.99.0.2"); ok && r {
+			req++
+			if f.PktType != packet.PacketOutgoing || f.SrcMAC != vaMAC || f.IfIndex != 0 || f.MAC != nil {
+				t.Errorf("SLL request: %+v", f)
+			}
+		}
+		if r, ok := echo(f, "10.99.0.2", "10.99.0.1"); ok && !r {
+			rep++
+			if f.PktType != packet.PacketHost || f.SrcMAC != vbMAC {
+				t.Errorf("SLL reply: %+v", f)
+			}
+		}
+	}
+	if req != 1 || rep != 1 {
+		t.Errorf("SLL: %d requests, %d replies", req, rep)
 	}
 
 	// The packet type derived from the Ethernet destination agrees with
