@@ -2,6 +2,28 @@
 // IPv4, IPv6, TCP, UDP, ICMP and ICMPv6 headers, the metadata the kernel
 // keeps beside a packet in its sk_buff (interfaces, mark, packet type,
 // timestamp), and checksum arithmetic. Nothing here allocates per packet.
+//
+// It also decodes captured link-layer frames (DecodeFrame: Ethernet with
+// 802.1Q/802.1ad tags, Linux cooked SLL and SLL2, raw IP), builds packets
+// from a Spec (Build), and reads packet lines, the one-line description of
+// a packet that `nfgo trace` takes:
+//
+//	[in IFACE] [out IFACE] [local] [from MAC] [to MAC] [mark N]
+//	PROTO SRC[:PORT] > DST[:PORT] [KEYWORD...]
+//
+// PROTO is tcp, udp, icmp, icmp6 or proto N; IPv6 addresses with a port are
+// bracketed ([2001:db8::1]:22). Keywords, in any order: TCP flags (syn ack
+// fin rst psh urg ece cwr, also comma separated), seq N, ack N, win N,
+// urgptr N, mss N, wscale N, sackok, ts VAL ECR, tcpopt hex:..; for ICMP
+// type N, code N, id N, seq N, quote PACKET; for IP ttl/hl N, tos N, id/ipid
+// N, df, mf, frag OFF, flow N, ipopt hex:..; and len N or payload "..." /
+// payload hex:... For example:
+//
+//	in eth0 tcp 198.51.100.7:51000 > 10.0.0.5:22 syn
+//	out eth0 local udp 10.0.0.5:5353 > 224.0.0.251:5353 len 20
+//	in eth1 from 52:54:00:12:34:56 icmp 192.0.2.1 > 10.0.0.5 type 8 code 0
+//
+// LineSyntax has the full description; ParseLine reads a line.
 package packet
 
 import (
