@@ -48,12 +48,12 @@ type logLab struct {
 	dut, peer  *kerneltest.NS
 	dutDev     string
 	peerDev    string
-	inject     int // packet socket on the peer's veth end
+	fwdDev     string // the DUT's veth to a second peer, for FORWARD
+	inject     int    // packet socket on the peer's veth end
 	peerIdx    int
 	capPeer    int // packet socket receiving on the peer's veth end
 	capLo      int // packet socket on the DUT's lo
 	udp4, udp6 int // DUT sockets owned by ownerUID/ownerGID
-	tcpFams    map[int]bool
 }
 
 func run(t *testing.T, name string, args ...string) {
@@ -121,9 +121,10 @@ func newLogLab(t *testing.T) *logLab {
 		peer:    &kerneltest.NS{Name: fmt.Sprintf("nfx-log-p%d", id)},
 		dutDev:  fmt.Sprintf("nfx-log-d%d", id),
 		peerDev: fmt.Sprintf("nfx-log-p%d", id),
-		tcpFams: map[int]bool{},
+		fwdDev:  fmt.Sprintf("nfx-log-f%d", id),
 	}
-	for _, ns := range []string{l.dut.Name, l.peer.Name} {
+	far := fmt.Sprintf("nfx-log-q%d", id)
+	for _, ns := range []string{l.dut.Name, l.peer.Name, far} {
 		run(t, "ip", "netns", "add", ns)
 		name := ns
 		t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
@@ -139,10 +140,16 @@ func newLogLab(t *testing.T) *logLab {
 		{"-n", l.peer.Name, "link", "set", l.peerDev, "up"},
 		{"-n", l.dut.Name, "link", "set", "lo", "up"},
 		{"-n", l.dut.Name, "neigh", "add", "10.77.0.2", "lladdr", peerMAC.String(), "dev", l.dutDev, "nud", "permanent"},
+		{"link", "add", l.fwdDev, "netns", l.dut.Name, "type", "veth", "peer", "name", far, "netns", far},
+		{"-n", l.dut.Name, "addr", "add", "10.78.0.1/24", "dev", l.fwdDev},
+		{"-n", l.dut.Name, "link", "set", l.fwdDev, "up"},
+		{"-n", far, "link", "set", far, "up"},
+		{"-n", l.dut.Name, "neigh", "add", "10.78.0.2", "lladdr", peerMAC.String(), "dev", l.fwdDev, "nud", "permanent"},
 		{"-n", l.dut.Name, "neigh", "add", "fd77::2", "lladdr", peerMAC.String(), "dev", l.dutDev, "nud", "permanent"},
 	} {
 		run(t, "ip", c...)
 	}
+	run(t, "ip", "netns", "exec", l.dut.Name, "sysctl", "-qw", "net.ipv4.ip_forward=1")
 	if err := os.WriteFile(sysctl, []byte("1\n"), 0o644); err != nil {
 		t.Skipf("skipping: cannot enable nf_log_all_netns: %v", err)
 	}
@@ -466,6 +473,11 @@ type logCase struct {
 	inDev string // DUT interface the packet comes in on; "" for local
 	out   string
 	owner bool // the packet has the ownerUID/ownerGID socket
+	// longPrefix uses the longest prefix iptables accepts (29 bytes).
+	longPrefix bool
+	// seen turns the injected bytes into those the hook sees (FORWARD
+	// comes after the TTL is decremented).
+	seen func(ip []byte)
 }
 
 func TestLogKernel(t *testing.T) {
@@ -618,6 +630,23 @@ func TestLogKernel(t *testing.T) {
 			opts:  "--log-ip-options",
 			frame: in6(func() []byte { return v6(60, []byte{17}) })},
 
+		{name: "forward", fam: 4, table: "filter", chain: "FORWARD", match: fromPeer4,
+			opts: "--log-macdecode --log-uid", out: "fwd",
+			frame: in4(func() []byte {
+				return ip4{tos: 0x08, id: 5, ttl: 9, proto: 17, src: peer4, dst: []byte{10, 78, 0, 2}}.build(udpDgram(5, 6, []byte("via")))
+			}),
+			seen: func(ip []byte) { ip[8]-- }},
+		{name: "v6-line-limit", fam: 6, table: "raw", chain: "PREROUTING", match: fromPeer6,
+			opts: "--log-ip-options", longPrefix: true,
+			frame: in6(func() []byte {
+				var p []byte
+				for i := 0; i < 140; i++ {
+					p = append(p, ext6(60, nil)...)
+				}
+				p[len(p)-8] = 17
+				return v6(60, append(p, udpDgram(7, 8, nil)...))
+			})},
+
 		// Packets the DUT generates: no MAC, OUT set, owner known.
 		{name: "local-udp-uid", fam: 4, table: "filter", chain: "OUTPUT", match: "-d 10.77.0.2/32",
 			opts: "--log-uid", owner: true, out: "dut",
@@ -728,6 +757,9 @@ func (s *recSink) NFLog(uint16, string, *packet.Packet) {}
 func (l *logLab) runCase(i int, c logCase) {
 	t := l.t
 	prefix := fmt.Sprintf("nfx%d-%02d ", os.Getpid()%100000, i)
+	if c.longPrefix {
+		prefix = prefix[:len(prefix)-1] + strings.Repeat("_", 29-len(prefix)) + " "
+	}
 	rule := "-A " + c.chain
 	if c.match != "" {
 		rule += " " + c.match
@@ -755,7 +787,10 @@ func (l *logLab) runCase(i int, c logCase) {
 		if err := syscall.Sendto(l.inject, f, 0, l.injectAddr()); err != nil {
 			t.Fatalf("inject: %v", err)
 		}
-		mac, data = f[:14], f[14:]
+		mac, data = f[:14], append([]byte(nil), f[14:]...)
+		if c.seen != nil {
+			c.seen(data)
+		}
 	} else {
 		mac, data = c.local(l)
 	}
@@ -787,6 +822,8 @@ func (l *logLab) runCase(i int, c logCase) {
 		p.OutDev = l.dutDev
 	case "lo":
 		p.OutDev = "lo"
+	case "fwd":
+		p.OutDev = l.fwdDev
 	}
 	if c.local != nil && c.inDev == "" {
 		p.Local = true
@@ -806,7 +843,7 @@ func (l *logLab) runCase(i int, c logCase) {
 		t.Errorf("LOG line differs\nkernel (level %d): %q\nnfgo   (level %d): %q", level, kernel, sink.level, sink.lines[0])
 	}
 	if testing.Verbose() {
-		t.Logf("%q", kernel)
+		t.Logf("%d bytes: %q", len(kernel), kernel)
 	}
 }
 

@@ -17,8 +17,6 @@ type logTarget struct {
 	Level  uint8  // syslog level 0-7
 	Prefix string // at most 29 bytes
 	Flags  uint8  // LogTCPSeq | LogTCPOpt | ...
-
-	line []byte // reused for each logged line (see Target)
 }
 
 // syslog level names accepted by --log-level (xtables' sorted list).

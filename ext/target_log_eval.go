@@ -2,6 +2,7 @@ package ext
 
 import (
 	"strconv"
+	"sync"
 
 	"github.com/nfgo/nfgo/nf"
 	"github.com/nfgo/nfgo/packet"
@@ -22,19 +23,24 @@ const LogDefaultFlags uint8 = LogTCPSeq | LogTCPOpt | LogIPOpt | LogUID
 // printk strips. Longer lines are cut, not dropped.
 const logLineMax = 1019 - 1 - 2
 
-// Target logs the packet and lets it go on. The line is built in a buffer
-// owned by the rule, so one LOG rule must not be evaluated by two
-// goroutines at once. Sink.Log takes a string, which costs one allocation
-// per logged line (the sink may keep the string); building the line
-// allocates nothing once the buffer has grown.
+// logBufs holds line buffers, so that LOG keeps no state in the rule
+// (rules may be evaluated by several goroutines) and allocates nothing
+// but the string Sink.Log takes (the sink may keep it). A buffer on the
+// stack would do, but the ICMP recursion makes the compiler move it to
+// the heap.
+var logBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// Target logs the packet and lets it go on.
 func (t *logTarget) Target(e *Env) Verdict {
 	if e.Sink == nil || e.Pkt == nil {
 		return VerdictContinue
 	}
-	b := append(t.line[:0], t.Prefix...)
+	bp := logBufs.Get().(*[]byte)
+	b := append((*bp)[:0], t.Prefix...)
 	b = AppendLogPacket(b, e, t.Flags)
-	t.line = b
 	e.Sink.Log(t.Level, string(b))
+	*bp = b
+	logBufs.Put(bp)
 	return VerdictContinue
 }
 
@@ -495,6 +501,12 @@ func (l *logPkt) ipv6(dst []byte, off int, recurse bool) []byte {
 	ptr := off + 40
 	cur := ih[6]
 	for cur != 59 && logExtHdr(cur) {
+		if len(dst) > logLineMax {
+			// The kernel's buffer is full: it walks on but prints
+			// nothing more. Stop rather than grow on a packet made of
+			// thousands of empty headers.
+			return dst
+		}
 		hp := l.header(ptr, 2)
 		if hp == nil {
 			return append(dst, "TRUNCATED"...)
