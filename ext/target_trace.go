@@ -13,3 +13,10 @@ func (traceTarget) Parse(*Use) error      { return nil }
 func (traceTarget) Final(*RuleInfo) error { return nil }
 func (traceTarget) Save(*Buf)             {}
 func (traceTarget) Print(*Buf, bool)      {}
+
+// Target marks the packet for tracing: from here on every rule it meets
+// is logged (ip_tables' trace_packet).
+func (traceTarget) Target(e *Env) Verdict {
+	e.Pkt.Trace = true
+	return VerdictContinue
+}

@@ -75,3 +75,13 @@ func (t *ulogTarget) Print(b *Buf, _ bool) {
 	}
 	b.S(" queue_threshold ").U(uint64(uint32(t.QThreshold)))
 }
+
+// Target hands the packet to the sink for the rule's netlink group and
+// lets it go on, as ULOG did; copy range and queue threshold are the
+// listener's business.
+func (t *ulogTarget) Target(e *Env) Verdict {
+	if e.Sink != nil {
+		e.Sink.NFLog(uint16(t.NLGroup), t.Prefix, e.Pkt)
+	}
+	return VerdictContinue
+}
