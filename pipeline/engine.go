@@ -137,14 +137,15 @@ type Config struct {
 
 // Engine runs packets through the hooks.
 type Engine struct {
-	cfg     Config
-	tables  [2][nf.NumHooks][]*cTable // per family, per hook, in priority order
-	st      state
-	env     ext.Env
-	sink    sink
-	queue   []*packet.Packet // packets generated during evaluation (REJECT)
-	depth   int
-	tracked bool // conntrack has seen the current packet
+	cfg      Config
+	tables   [2][nf.NumHooks][]*cTable // per family, per hook, in priority order
+	st       state
+	env      ext.Env
+	sink     sink
+	queue    []*packet.Packet // packets generated during evaluation (REJECT)
+	depth    int
+	traceBuf []byte
+	tracked  bool // conntrack has seen the current packet
 }
 
 // hookTables lists each hook's tables in the kernel's priority order
@@ -355,7 +356,8 @@ func (e *Engine) postrouting(p *packet.Packet, rt Route, fate Fate) Result {
 	if rt.OutDev == "lo" && fate == Sent {
 		// Looped back: the packet comes in again on lo.
 		q := p.Clone()
-		q.InDev, q.OutDev, q.Local, q.MAC = "lo", "", false, nil
+		// The kernel orphans the skb on the way back in: no owner.
+		q.InDev, q.OutDev, q.Local, q.MAC, q.HasOwner = "lo", "", false, nil, false
 		e.queue = append(e.queue, q)
 		return e.final(p, Result{Fate: Sent, OutDev: "lo"})
 	}
@@ -446,9 +448,6 @@ func routeText(rt Route) string {
 	return "route: " + rt.Reason
 }
 
-// TracePacket renders the packet part of a TRACE line (the LOG format).
-var TracePacket func(env *ext.Env) string
-
 // sink connects the extensions' Sink to the engine.
 type sink struct{ e *Engine }
 
@@ -478,9 +477,17 @@ func (s *sink) NFLog(group uint16, prefix string, p *packet.Packet) {
 // traceLine prints the TRACE target's line for a rule, policy or return,
 // in ip_tables' trace_packet format.
 func (e *Engine) traceLine(env *ext.Env, table, chain, kind string, num int) {
-	line := "TRACE: " + table + ":" + chain + ":" + kind + ":" + strconv.Itoa(num) + " "
-	if TracePacket != nil {
-		line += TracePacket(env)
-	}
-	e.sink.Log(4, line)
+	// The prefix goes in first: the kernel's 1016-byte line limit counts it.
+	b := append(e.traceBuf[:0], "TRACE: "...)
+	b = append(b, table...)
+	b = append(b, ':')
+	b = append(b, chain...)
+	b = append(b, ':')
+	b = append(b, kind...)
+	b = append(b, ':')
+	b = strconv.AppendInt(b, int64(num), 10)
+	b = append(b, ' ')
+	b = ext.AppendLogPacket(b, env, ext.LogDefaultFlags)
+	e.traceBuf = b
+	e.sink.Log(4, string(b))
 }

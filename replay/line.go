@@ -28,21 +28,31 @@ func (s *Session) TraceLine(l *packet.Line, ts int64) (*Report, error) {
 		return nil, fmt.Errorf("interface %s is not in the host snapshot", l.InDev)
 	}
 	p.InDev, p.InIndex = l.InDev, ifc.Index
-	p.PktType = packet.PacketHost
-	if d := p.Dst(); d.IsMulticast() {
-		p.PktType = packet.PacketMulticast
-	} else if d.Is4() && isBroadcast(s.Host, l.InDev, d) {
-		p.PktType = packet.PacketBroadcast
-	}
-	if ifc.HasMAC && !ifc.Loopback {
-		src := l.SrcMAC
-		if !l.HasSrcMAC {
-			src, _ = s.Host.Neighbour(l.InDev, p.Src())
-		}
-		p.MAC = synthMAC(nil, p, ifc.MAC, src)
-	} else if ifc.Loopback {
+	if ifc.Loopback {
 		// Loopback frames carry an all-zero Ethernet header.
+		p.PktType = packet.PacketHost
 		p.MAC = synthMAC(nil, p, [6]byte{}, [6]byte{})
+	} else if len(p.MAC) >= 14 {
+		// Line.Packet made the header; the destination defaults to the
+		// receiving interface, the source to the neighbour entry of
+		// the packet's source address.
+		if d := p.Dst(); !l.HasDstMAC && d.Is4() && isBroadcast(s.Host, l.InDev, d) {
+			copy(p.MAC[0:6], []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+			p.PktType = packet.PacketBroadcast
+		} else if !l.HasDstMAC && p.MAC[0]&1 == 0 && ifc.HasMAC {
+			copy(p.MAC[0:6], ifc.MAC[:])
+		}
+		if !l.HasSrcMAC {
+			if mac, ok := s.Host.Neighbour(l.InDev, p.Src()); ok {
+				copy(p.MAC[6:12], mac[:])
+			}
+		}
+		if l.HasDstMAC && ifc.HasMAC && p.MAC[0]&1 == 0 && [6]byte(p.MAC[0:6]) != ifc.MAC {
+			p.PktType = packet.PacketOtherHost
+		}
+	}
+	if p.PktType == packet.PacketOtherHost {
+		return s.Reject(ts, l.InDev, fmt.Errorf("frame addressed to another host (PACKET_OTHERHOST)")), nil
 	}
 	return s.Process(p, false), nil
 }
