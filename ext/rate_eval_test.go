@@ -68,6 +68,22 @@ func udp4(src, dst string, sport, dport uint16, payload []byte) *packet.Packet {
 	return p
 }
 
+// udp6 builds an IPv6/UDP packet.
+func udp6(src, dst string) *packet.Packet {
+	b := make([]byte, 48)
+	b[0], b[6], b[7] = 0x60, 17, 64
+	binary.BigEndian.PutUint16(b[4:], 8)
+	s, d := netip.MustParseAddr(src).As16(), netip.MustParseAddr(dst).As16()
+	copy(b[8:], s[:])
+	copy(b[24:], d[:])
+	binary.BigEndian.PutUint16(b[44:], 8)
+	p := &packet.Packet{Family: nf.IPv6, Data: b, Local: true, OutDev: "eth0"}
+	if err := p.Parse(); err != nil {
+		panic(err)
+	}
+	return p
+}
+
 const jiffy = int64(time.Second / ext.KernelHZ)
 
 // run evaluates m on p at each timestamp and returns the outcomes.
