@@ -116,3 +116,12 @@ func (m *connlimitMatch) Print(b *Buf, _ bool) {
 	}
 	b.U(uint64(m.Limit))
 }
+
+// CanEval: connlimit counts the connections conntrack holds per address
+// group (nf_conncount), which the interim conntrack table does not keep.
+func (m *connlimitMatch) CanEval() (bool, string) {
+	return false, "connection counting needs conntrack's per-address connection lists"
+}
+
+// Match never matches; CanEval keeps rules with connlimit from evaluating.
+func (m *connlimitMatch) Match(*Env) bool { return false }

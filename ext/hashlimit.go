@@ -4,6 +4,7 @@ import (
 	"math/bits"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/nfgo/nfgo/nf"
 )
@@ -53,6 +54,7 @@ type hashlimitMatch struct {
 	rateOpt     string
 	burstGiven  bool
 	expireGiven bool
+	tbl         *hashlimitTable // the shared table, bound at Check or the first packet
 }
 
 func init() {
@@ -317,13 +319,30 @@ func (m *hashlimitMatch) Final(r *RuleInfo) error {
 }
 
 // hashlimitCredits is the kernel's user2credits for revision 3 (u64 arithmetic).
-func hashlimitCredits(user uint64) uint64 {
-	const maxCPJ = ^uint64(0) / (m2KernelHZ * 86400)
-	cpj := uint64(1) << (63 - bits.LeadingZeros64(maxCPJ))
-	if HashlimitScale >= m2KernelHZ*cpj {
-		return user / (HashlimitScale / (m2KernelHZ * cpj))
+func hashlimitCredits(user uint64) uint64 { return hashlimitUser2Credits(user, 3) }
+
+// Credits per jiffy of xt_hashlimit for HZ=250: revision 1 keeps
+// xt_limit's u32 value (POW2_BELOW32(0xFFFFFFFF/(HZ*86400))), later
+// revisions the u64 one (POW2_BELOW64(2^64-1/(HZ*86400))); byte mode
+// uses POW2_BELOW32(0xFFFFFFFF/HZ).
+const (
+	hashlimitCPJv1    = 1 << 7
+	hashlimitCPJ      = 1 << 39
+	hashlimitCPJBytes = 1 << 24
+	hashlimitScaleV1  = 10000 // XT_HASHLIMIT_SCALE of revision 1
+)
+
+// hashlimitUser2Credits is user2credits: an average in seconds times the
+// revision's scale, as credits.
+func hashlimitUser2Credits(user uint64, rev int) uint64 {
+	scale, cpj := uint64(HashlimitScale), uint64(hashlimitCPJ)
+	if rev == 1 {
+		scale, cpj = hashlimitScaleV1, hashlimitCPJv1
 	}
-	return user * (m2KernelHZ * cpj / HashlimitScale)
+	if scale >= m2KernelHZ*cpj {
+		return user / (scale / (m2KernelHZ * cpj))
+	}
+	return user * (m2KernelHZ * cpj / scale)
 }
 
 // Check applies xt_hashlimit's checkentry rules.
@@ -352,6 +371,11 @@ func (m *hashlimitMatch) Check(c *CheckCtx) error {
 			return Errorf("overflow, try a lower rate or burst: %d/%d", m.Avg, m.Burst)
 		}
 	}
+	t := hashlimitLookup(m, c.Rule.Family)
+	if (t.cfg.Mode&HashlimitRateMatch != 0) != (m.Mode&HashlimitRateMatch != 0) {
+		return Errorf("hashlimit table %q is in use with%s --hashlimit-rate-match", m.Name, map[bool]string{true: "", false: "out"}[t.cfg.Mode&HashlimitRateMatch != 0])
+	}
+	m.tbl = t
 	return nil
 }
 
@@ -490,4 +514,393 @@ func (m *hashlimitMatch) Print(b *Buf, _ bool) {
 		b.S(" mode ").S(m.modeString("-"))
 	}
 	m.tail(b, "", uint32(quantum))
+}
+
+// Evaluation (xt_hashlimit.c, revision 3).
+//
+// Tables are shared by every rule with the same --hashlimit-name in the same
+// family, as the kernel shares them per network namespace; the table keeps
+// the configuration of the rule that created it (grouping mode, masks,
+// rate and burst of new entries, expiry, size), while each rule applies its
+// own direction (upto/above), byte or packet cost. Here one registry serves
+// the whole process and keeps tables for its lifetime, where the kernel
+// frees a table with its last rule.
+
+// hashlimitDefaultSize is the kernel's default bucket count on a machine
+// with more than 1 GiB of memory; the entry limit defaults to 8 times the
+// bucket count.
+const hashlimitDefaultSize = 8192
+
+type hashlimitKey struct {
+	src, dst     [16]byte
+	sport, dport uint16
+}
+
+// hashlimitEnt is struct dsthash_ent's rate state.
+type hashlimitEnt struct {
+	expires uint64
+	prev    uint64
+	// token bucket
+	credit, creditCap, cost uint64
+	// --hashlimit-rate-match
+	interval    uint32
+	prevWindow  bool
+	currentRate uint64
+	rate        uint64
+	burst       int64
+}
+
+// hashlimitCfg is the table's copy of struct hashlimit_cfg3.
+type hashlimitCfg struct {
+	Mode                         uint32
+	Avg, Burst                   uint64
+	Size, Max                    uint32
+	GCInterval, Expire, Interval uint32
+	SrcMask, DstMask             uint8
+}
+
+type hashlimitTable struct {
+	mu      sync.Mutex
+	family  nf.Family
+	cfg     hashlimitCfg
+	ents    map[hashlimitKey]*hashlimitEnt
+	started bool   // the clock has been seen
+	nextGC  uint64 // jiffies of the next garbage collection run
+}
+
+type hashlimitRegKey struct {
+	name string
+	fam  nf.Family
+}
+
+var hashlimitReg struct {
+	sync.Mutex
+	m map[hashlimitRegKey]*hashlimitTable
+}
+
+// hashlimitLookup returns the table of m's name and family, creating it with
+// m's configuration (htable_find_get, htable_create).
+func hashlimitLookup(m *hashlimitMatch, fam nf.Family) *hashlimitTable {
+	hashlimitReg.Lock()
+	defer hashlimitReg.Unlock()
+	k := hashlimitRegKey{m.Name, fam}
+	if t := hashlimitReg.m[k]; t != nil {
+		return t
+	}
+	if hashlimitReg.m == nil {
+		hashlimitReg.m = map[hashlimitRegKey]*hashlimitTable{}
+	}
+	t := &hashlimitTable{family: fam, ents: map[hashlimitKey]*hashlimitEnt{}, cfg: hashlimitCfg{
+		Mode: m.Mode, Avg: m.Avg, Burst: m.Burst, Size: min(m.Size, hashlimitMaxSize), Max: min(m.Max, hashlimitMaxSize),
+		GCInterval: m.GCInterval, Expire: m.Expire, Interval: m.Interval, SrcMask: m.SrcMask, DstMask: m.DstMask,
+	}}
+	if t.cfg.Size == 0 {
+		t.cfg.Size = hashlimitDefaultSize
+	}
+	if t.cfg.Max == 0 {
+		t.cfg.Max = 8 * t.cfg.Size
+	} else if t.cfg.Max < t.cfg.Size {
+		t.cfg.Max = t.cfg.Size
+	}
+	hashlimitReg.m[k] = t
+	return t
+}
+
+// msecsToJiffies is msecs_to_jiffies for HZ=250: rounded up, and "forever"
+// for values that are negative as an int.
+func msecsToJiffies(ms uint32) uint64 {
+	if int32(ms) < 0 {
+		return 1<<62 - 2 // MAX_JIFFY_OFFSET
+	}
+	const msPerJiffy = 1000 / m2KernelHZ
+	return uint64((ms + msPerJiffy - 1) / msPerJiffy)
+}
+
+// jiffyAfterEq is time_after_eq(a, b).
+func jiffyAfterEq(a, b uint64) bool { return int64(a-b) >= 0 }
+
+// gc runs the garbage collections due by now. The kernel's collector runs
+// every gc-interval from the table's creation (taken here as its first
+// packet) and frees entries whose expiry has come; entries only get younger
+// between packets, so one sweep at the latest due run does what all the
+// runs since the previous packet would have done.
+func (t *hashlimitTable) gc(now uint64) {
+	iv := msecsToJiffies(t.cfg.GCInterval)
+	if !t.started {
+		t.started, t.nextGC = true, now+iv
+		return
+	}
+	if int64(now-t.nextGC) < 0 {
+		return
+	}
+	last := t.nextGC + (now-t.nextGC)/iv*iv
+	t.nextGC = last + iv
+	for k, ent := range t.ents {
+		if jiffyAfterEq(last, ent.expires) {
+			delete(t.ents, k)
+		}
+	}
+}
+
+func hashlimitMaskAddr(a []byte, plen uint8) (out [16]byte) {
+	n := copy(out[:], a)
+	for i := 0; i < n; i++ {
+		bitsHere := int(plen) - 8*i
+		switch {
+		case bitsHere <= 0:
+			out[i] = 0
+		case bitsHere < 8:
+			out[i] &= 0xff << (8 - bitsHere)
+		}
+	}
+	return out
+}
+
+// key is hashlimit_init_dst; ok is false when the ports cannot be read
+// (the kernel drops the packet).
+func (t *hashlimitTable) key(p []byte) (k hashlimitKey, ok bool) {
+	mode := t.cfg.Mode
+	var proto uint8
+	var off int
+	if t.family == nf.IPv6 {
+		if len(p) < 40 {
+			return k, false
+		}
+		if mode&HashlimitHashDIP != 0 {
+			k.dst = hashlimitMaskAddr(p[24:40], t.cfg.DstMask)
+		}
+		if mode&HashlimitHashSIP != 0 {
+			k.src = hashlimitMaskAddr(p[8:24], t.cfg.SrcMask)
+		}
+		if mode&(HashlimitHashDPT|HashlimitHashSPT) == 0 {
+			return k, true
+		}
+		if proto, off = ipv6SkipExthdr(p, p[6], 40); off < 0 {
+			return k, false
+		}
+	} else {
+		if len(p) < 20 {
+			return k, false
+		}
+		if mode&HashlimitHashDIP != 0 {
+			k.dst = hashlimitMaskAddr(p[16:20], t.cfg.DstMask)
+		}
+		if mode&HashlimitHashSIP != 0 {
+			k.src = hashlimitMaskAddr(p[12:16], t.cfg.SrcMask)
+		}
+		if mode&(HashlimitHashDPT|HashlimitHashSPT) == 0 {
+			return k, true
+		}
+		// The transport offset is the header length even for a later
+		// fragment, whose payload is then read as ports.
+		proto, off = p[9], int(p[0]&15)*4
+	}
+	var sport, dport uint16
+	switch proto {
+	case 6, 17, 33, 50, 132, 136: // TCP, UDP, DCCP, ESP (SPI), SCTP, UDP-Lite
+	case 51: // AH: the SPI
+		off += 4
+	default:
+		off = -1
+	}
+	if off >= 0 {
+		if off+4 > len(p) {
+			return k, false
+		}
+		sport, dport = uint16(p[off])<<8|uint16(p[off+1]), uint16(p[off+2])<<8|uint16(p[off+3])
+	}
+	if mode&HashlimitHashSPT != 0 {
+		k.sport = sport
+	}
+	if mode&HashlimitHashDPT != 0 {
+		k.dport = dport
+	}
+	return k, true
+}
+
+// ipv6SkipExthdr is ipv6_skip_exthdr: it skips hop-by-hop, routing,
+// destination options, AH and a first fragment's header, and stops at a
+// later fragment's header (returning the fragment header's number). The
+// offset is -1 for "no next header" or a truncated header.
+func ipv6SkipExthdr(p []byte, next uint8, off int) (uint8, int) {
+	for {
+		switch next {
+		case 0, 43, 44, 51, 60:
+		case 59:
+			return next, -1
+		default:
+			return next, off
+		}
+		if off+2 > len(p) {
+			return next, -1
+		}
+		var hlen int
+		switch next {
+		case 44:
+			if off+4 > len(p) {
+				return next, -1
+			}
+			if (uint16(p[off+2])<<8|uint16(p[off+3]))&^7 != 0 {
+				return next, off
+			}
+			hlen = 8
+		case 51:
+			hlen = (int(p[off+1]) + 2) << 2
+		default:
+			hlen = (int(p[off+1]) + 1) << 3
+		}
+		next, off = p[off], off+hlen
+	}
+}
+
+// init is rateinfo_init with the table's configuration.
+func (t *hashlimitTable) init(d *hashlimitEnt, now uint64) {
+	c := &t.cfg
+	d.prev = now
+	switch {
+	case c.Mode&HashlimitRateMatch != 0:
+		d.prevWindow, d.currentRate = false, 0
+		if c.Mode&HashlimitBytes != 0 {
+			d.rate = hashlimitCostToRate(uint32(c.Avg))
+			if c.Burst != 0 {
+				d.burst = int64(c.Burst * d.rate)
+			} else {
+				d.burst = int64(d.rate)
+			}
+		} else {
+			d.rate = 0
+			if c.Avg != 0 {
+				d.rate = HashlimitScale / c.Avg
+			}
+			d.burst = int64(c.Burst + d.rate)
+		}
+		d.interval = c.Interval
+	case c.Mode&HashlimitBytes != 0:
+		d.credit = hashlimitCPJBytes * m2KernelHZ
+		d.cost = uint64(hashlimitUser2CreditsByte(uint32(c.Avg)))
+		d.creditCap = c.Burst
+	default:
+		d.credit = hashlimitUser2Credits(c.Avg*c.Burst, 3)
+		d.cost = hashlimitUser2Credits(c.Avg, 3)
+		d.creditCap = d.credit
+	}
+}
+
+// hashlimitCostToRate is user2rate_bytes: bytes per second of a byte cost.
+func hashlimitCostToRate(user uint32) uint64 {
+	r := uint64(0xffffffff)
+	if user != 0 {
+		r = uint64(0xffffffff / user)
+	}
+	return (r - 1) << hashlimitByteShift
+}
+
+// hashlimitUser2CreditsByte is user2credits_byte.
+func hashlimitUser2CreditsByte(user uint32) uint32 {
+	return uint32(uint64(user) * (m2KernelHZ * hashlimitCPJBytes) >> 32)
+}
+
+// recalc is rateinfo_recalc with the table's mode.
+func (t *hashlimitTable) recalc(d *hashlimitEnt, now uint64) {
+	delta := now - d.prev
+	if delta == 0 {
+		return
+	}
+	mode := t.cfg.Mode
+	if mode&HashlimitRateMatch != 0 {
+		interval := uint64(d.interval * m2KernelHZ) // a u32 product in the kernel
+		if delta < interval {
+			return
+		}
+		d.prev = now
+		d.prevWindow = d.currentRate*interval > delta*d.rate
+		d.currentRate = 0
+		return
+	}
+	d.prev = now
+	var limit uint64
+	if mode&HashlimitBytes != 0 {
+		old := d.credit
+		d.credit += hashlimitCPJBytes * delta
+		limit = hashlimitCPJBytes * m2KernelHZ
+		if old >= d.credit { // overflow
+			d.credit = limit
+			return
+		}
+	} else {
+		d.credit += delta * hashlimitCPJ
+		limit = d.creditCap
+	}
+	if d.credit > limit {
+		d.credit = limit
+	}
+}
+
+// byteCost is hashlimit_byte_cost: 16-byte chunks times the cost, and a
+// refill of the bucket from the burst allowance when it runs short.
+func (d *hashlimitEnt) byteCost(n int) uint32 {
+	tmp := uint64(uint32(n)>>hashlimitByteShift+1) * d.cost
+	if tmp > hashlimitCPJBytes*m2KernelHZ {
+		tmp = hashlimitCPJBytes * m2KernelHZ
+	}
+	if d.credit < tmp && d.creditCap != 0 {
+		d.creditCap--
+		d.credit = hashlimitCPJBytes * m2KernelHZ
+	}
+	return uint32(tmp)
+}
+
+// Match is hashlimit_mt_common.
+func (m *hashlimitMatch) Match(e *Env) bool {
+	t := m.tbl
+	if t == nil {
+		t = hashlimitLookup(m, e.Family)
+		m.tbl = t
+	}
+	now := Jiffies(e.Pkt.Timestamp)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.gc(now)
+	k, ok := t.key(e.Pkt.Data)
+	if !ok {
+		e.HotDrop = true
+		return false
+	}
+	d := t.ents[k]
+	if d == nil {
+		if uint32(len(t.ents)) >= t.cfg.Max {
+			e.HotDrop = true // the kernel cannot allocate an entry
+			return false
+		}
+		d = &hashlimitEnt{}
+		t.ents[k] = d
+		d.expires = now + msecsToJiffies(t.cfg.Expire)
+		t.init(d, now)
+	} else {
+		d.expires = now + msecsToJiffies(t.cfg.Expire)
+		t.recalc(d, now)
+	}
+	under := m.Mode&HashlimitInvert == 0
+	if m.Mode&HashlimitRateMatch != 0 {
+		cost := uint64(1)
+		if m.Mode&HashlimitBytes != 0 {
+			cost = uint64(len(e.Pkt.Data))
+		}
+		d.currentRate += cost
+		if !d.prevWindow && d.currentRate <= uint64(d.burst) {
+			return under
+		}
+		return !under
+	}
+	var cost uint64
+	if m.Mode&HashlimitBytes != 0 {
+		cost = uint64(d.byteCost(len(e.Pkt.Data)))
+	} else {
+		cost = d.cost
+	}
+	if d.credit >= cost {
+		d.credit -= cost
+		return under
+	}
+	return !under
 }

@@ -3,6 +3,7 @@ package ext
 import (
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // limit: -m limit (libxt_limit, xt_limit.c). iptables-nft 1.8.9 turns the
@@ -20,6 +21,7 @@ type limitMatch struct {
 	Burst uint32
 	// The nftables form the rule is stored in: Rate packets per Unit seconds.
 	Rate, Unit uint64
+	st         limitState
 }
 
 func init() {
@@ -165,4 +167,68 @@ func (m *limitMatch) Save(b *Buf) {
 
 func (m *limitMatch) Print(b *Buf, _ bool) {
 	b.S(" limit: avg ").S(m2LimitRate(uint64(m.Avg))).S(" burst ").U(uint64(m.Burst))
+}
+
+// Evaluation (xt_limit.c): a token bucket counted in jiffies. The clock is
+// the packet timestamp; the kernel this mirrors runs with HZ=250
+// (CONFIG_HZ_250, Debian's configuration), so one jiffy is 4 ms.
+
+// KernelHZ is CONFIG_HZ of the kernel whose clock evaluation reproduces.
+const KernelHZ = m2KernelHZ
+
+// Jiffies converts a packet timestamp (ns since the epoch) to jiffies.
+// The kernel's jiffies start at an arbitrary boot offset; only differences
+// matter to the matches that use them.
+func Jiffies(ns int64) uint64 { return uint64(ns) / (1e9 / KernelHZ) }
+
+// limitCPJ is CREDITS_PER_JIFFY: the largest power of two with
+// CPJ*HZ*86400 below 2^32 (128 for HZ=250).
+const limitCPJ = 128
+
+// limitUser2Credits is xt_limit's user2credits in u32 arithmetic.
+func limitUser2Credits(user uint32) uint32 {
+	if user > 0xFFFFFFFF/(KernelHZ*limitCPJ) {
+		return (user / LimitScale) * KernelHZ * limitCPJ
+	}
+	return user * KernelHZ * limitCPJ / LimitScale
+}
+
+// limitState is struct xt_limit_priv plus the credit_cap and cost the
+// kernel stores in the rule. The bucket starts full when the rule is
+// installed; here it starts full at the first packet, which the cap makes
+// equivalent.
+type limitState struct {
+	mu        sync.Mutex
+	started   bool
+	prev      uint64
+	credit    uint32
+	creditCap uint32
+	cost      uint32
+}
+
+func (m *limitMatch) Match(e *Env) bool {
+	now := Jiffies(e.Pkt.Timestamp)
+	s := &m.st
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.started {
+		s.started = true
+		s.prev = now
+		s.credit = limitUser2Credits(m.Avg * m.Burst)
+		s.creditCap = s.credit
+		s.cost = limitUser2Credits(m.Avg)
+	}
+	// The increase is an unsigned long product added to a u32: a long
+	// idle period wraps, as in the kernel.
+	credit := s.credit + uint32((now-s.prev)*limitCPJ)
+	s.prev = now
+	if credit > s.creditCap {
+		credit = s.creditCap
+	}
+	if credit >= s.cost {
+		s.credit = credit - s.cost
+		return true
+	}
+	s.credit = credit
+	return false
 }

@@ -4,6 +4,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // statistic: -m statistic (libxt_statistic, xt_statistic.c).
@@ -24,6 +25,15 @@ type statisticMatch struct {
 	modeSet              bool
 	probSet              bool
 	everySet, packetSet  bool
+	st                   statisticState
+}
+
+// statisticState is the rule's nth counter (xt_statistic_priv), set to
+// Count when the rule is installed.
+type statisticState struct {
+	mu      sync.Mutex
+	started bool
+	count   uint32
 }
 
 func init() {
@@ -132,4 +142,44 @@ func (m *statisticMatch) Save(b *Buf) { m.dump(b, "--") }
 func (m *statisticMatch) Print(b *Buf, _ bool) {
 	b.S(" statistic")
 	m.dump(b, "")
+}
+
+// CanEval: random mode draws from the kernel's random generator, whose
+// outcomes no reimplementation can reproduce; only the probabilities 0
+// (never) and 1 (always) give the kernel's result.
+func (m *statisticMatch) CanEval() (bool, string) {
+	if m.Mode == StatisticModeRandom && m.Probability != 0 && m.Probability < 0x80000000 {
+		return false, "--mode random with a probability other than 0 or 1"
+	}
+	return true, ""
+}
+
+// Match is statistic_mt: nth mode counts every packet the rule sees from
+// Count, wrapping after Every, and matches at each wrap to 0.
+func (m *statisticMatch) Match(e *Env) bool {
+	ret := m.Flags&StatisticInvert != 0
+	switch m.Mode {
+	case StatisticModeRandom:
+		// get_random_u32() & 0x7FFFFFFF is always below 2^31 and never
+		// below 0: the outcome is fixed for these probabilities.
+		if m.Probability >= 0x80000000 {
+			ret = !ret
+		}
+	case StatisticModeNth:
+		s := &m.st
+		s.mu.Lock()
+		if !s.started {
+			s.started, s.count = true, m.Count
+		}
+		if s.count == m.Every {
+			s.count = 0
+		} else {
+			s.count++
+		}
+		if s.count == 0 {
+			ret = !ret
+		}
+		s.mu.Unlock()
+	}
+	return ret
 }

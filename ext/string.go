@@ -1,6 +1,9 @@
 package ext
 
-import "strings"
+import (
+	"strings"
+	"sync"
+)
 
 // string: -m string (libxt_string, xt_string.c).
 type stringMatch struct {
@@ -12,6 +15,17 @@ type stringMatch struct {
 	Hex        bool // given with --hex-string
 	Invert     bool
 	IgnoreCase bool
+	ts         stringSearch
+}
+
+// stringSearch is the prepared text search (textsearch_prepare): the
+// pattern as the algorithm stores it and its shift tables.
+type stringSearch struct {
+	once  sync.Once
+	pat   []byte   // upper-cased for --icase
+	bad   [256]int // bm: bad character shifts
+	good  []int    // bm: good suffix shifts
+	kmpTb []int    // kmp: prefix table
 }
 
 // stringMaxPattern is XT_STRING_MAX_PATTERN_SIZE.
@@ -152,6 +166,7 @@ func (m *stringMatch) Final(*RuleInfo) error {
 	if !m.PatSet {
 		return Errorf("STRING match: You must specify `--string' or `--hex-string'")
 	}
+	m.ts.once.Do(m.prepare)
 	return nil
 }
 
@@ -233,4 +248,162 @@ func (m *stringMatch) Print(b *Buf, _ bool) {
 	if m.IgnoreCase {
 		b.S(" ICASE")
 	}
+}
+
+// kernelToUpper and kernelToLower are the kernel's ctype conversions, which
+// treat bytes as Latin-1: 0xe0-0xfe (but 0xf7) and 0xdf are lower case.
+func kernelToUpper(c byte) byte {
+	if c >= 'a' && c <= 'z' || c >= 0xdf && c != 0xf7 {
+		return c - 32
+	}
+	return c
+}
+
+func kernelToLower(c byte) byte {
+	if c >= 'A' && c <= 'Z' || c >= 0xc0 && c <= 0xde && c != 0xd7 {
+		return c + 32
+	}
+	return c
+}
+
+// prepare builds the search tables the way lib/ts_bm.c and lib/ts_kmp.c
+// do, so that the search finds (and, for bm, skips) exactly what the
+// kernel's does.
+func (m *stringMatch) prepare() {
+	ts := &m.ts
+	n := len(m.Pattern)
+	ts.pat = make([]byte, n)
+	for i, c := range m.Pattern {
+		if m.IgnoreCase {
+			c = kernelToUpper(c)
+		}
+		ts.pat[i] = c
+	}
+	if n == 0 {
+		return
+	}
+	p := ts.pat
+	if m.Algo == "kmp" {
+		ts.kmpTb = make([]int, n)
+		k := 0
+		for q := 1; q < n; q++ {
+			for k > 0 && p[k] != p[q] {
+				k = ts.kmpTb[k-1]
+			}
+			if p[k] == p[q] {
+				k++
+			}
+			ts.kmpTb[q] = k
+		}
+		return
+	}
+	for i := range ts.bad {
+		ts.bad[i] = n
+	}
+	for i := 0; i < n-1; i++ {
+		ts.bad[p[i]] = n - 1 - i
+		if m.IgnoreCase {
+			ts.bad[kernelToLower(p[i])] = n - 1 - i
+		}
+	}
+	ts.good = make([]int, n)
+	ts.good[0] = 1
+	for i := 1; i < n; i++ {
+		ts.good[i] = n
+	}
+	for i, g := n-1, 1; i > 0; g, i = g+1, i-1 {
+		for j := i - 1; j >= 1-g; j-- {
+			if bmSubpattern(p, i, j, g) {
+				ts.good[g] = n - j - g
+				break
+			}
+		}
+	}
+}
+
+// bmSubpattern tells whether the g bytes ending at i+g-1 recur ending at
+// j+g-1 (possibly running off the pattern's start) with a different byte
+// before them.
+func bmSubpattern(p []byte, i, j, g int) bool {
+	x, y := i+g-1, j+g-1
+	for {
+		eq := p[x] == p[y]
+		x, y = x-1, y-1
+		if !eq {
+			return false
+		}
+		if y < 0 {
+			return true
+		}
+		g--
+		if g == 0 {
+			return p[i-1] != p[j-1]
+		}
+	}
+}
+
+// bmFind returns the offset in text of the first occurrence the kernel's
+// Boyer-Moore finds, or -1.
+func (ts *stringSearch) bmFind(text []byte, icase bool) int {
+	n := len(ts.pat)
+	for shift := n - 1; shift < len(text); {
+		i := 0
+		for ; i < n; i++ {
+			t := text[shift-i]
+			if icase {
+				t = kernelToUpper(t)
+			}
+			if t != ts.pat[n-1-i] {
+				break
+			}
+		}
+		if i == n {
+			return shift - (n - 1)
+		}
+		shift = max(shift-i+ts.bad[text[shift-i]], shift+ts.good[i])
+	}
+	return -1
+}
+
+// kmpFind returns the offset in text of the first occurrence, or -1.
+func (ts *stringSearch) kmpFind(text []byte, icase bool) int {
+	n, q := len(ts.pat), 0
+	for i, t := range text {
+		if icase {
+			t = kernelToUpper(t)
+		}
+		for q > 0 && ts.pat[q] != t {
+			q = ts.kmpTb[q-1]
+		}
+		if ts.pat[q] == t {
+			q++
+		}
+		if q == n {
+			return i + 1 - n
+		}
+	}
+	return -1
+}
+
+// Match is string_mt over skb_find_text: the search starts at From bytes
+// past the network header and reads on to the end of the packet (the
+// kernel hands the search the whole linear block, not clipped at To); a
+// hit counts only when it ends at or before To. A packet is searched as
+// one block: the kernel would miss a pattern spanning two page fragments
+// of a non-linear skb, which a flat packet does not have.
+func (m *stringMatch) Match(e *Env) bool {
+	m.ts.once.Do(m.prepare)
+	d := e.Pkt.Data
+	from, to := int(m.From), int(m.To)
+	found := false
+	if n := len(m.ts.pat); n > 0 && from < to && from < len(d) {
+		var r int
+		if m.Algo == "kmp" {
+			r = m.ts.kmpFind(d[from:], m.IgnoreCase)
+		} else {
+			r = m.ts.bmFind(d[from:], m.IgnoreCase)
+		}
+		found = r >= 0 && r+n <= to-from
+	}
+	return found != m.Invert
 }

@@ -313,3 +313,93 @@ func (m *timeMatch) Print(b *Buf, _ bool) {
 		b.S(" contiguous")
 	}
 }
+
+// TimeKernelMinutesWest is the kernel's sys_tz.tz_minuteswest, which
+// --kerneltz applies. The kernel's value is whatever userspace last set with
+// settimeofday; it is 0 (UTC) unless the system keeps its RTC in local time,
+// so 0 is the default here.
+var TimeKernelMinutesWest int64
+
+// timeDaysSinceEpoch holds the first day of each year 1970..2039 counted
+// from 1970-01-01, as xt_time.c's table (which ends with 2039).
+var timeDaysSinceEpoch = func() (t [70]uint32) {
+	d := uint32(0)
+	for y := 1970; y < 2040; y++ {
+		t[y-1970] = d
+		d += 365
+		if timeIsLeap(uint32(y)) {
+			d++
+		}
+	}
+	return
+}()
+
+var (
+	timeDaysSinceYear     = [12]uint32{0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334}
+	timeDaysSinceLeapYear = [12]uint32{0, 31, 60, 91, 121, 152, 182, 213, 244, 274, 305, 335}
+)
+
+func timeIsLeap(y uint32) bool { return y%4 == 0 && (y%100 != 0 || y%400 == 0) }
+
+// timeMonthDay is localtime_3's day of the month. Past 2039 the kernel's
+// table runs out and the day counts on from 2039's December (u8).
+func timeMonthDay(dse uint32) uint8 {
+	i := len(timeDaysSinceEpoch) - 1
+	for i > 0 && timeDaysSinceEpoch[i] > dse {
+		i--
+	}
+	w := dse - timeDaysSinceEpoch[i]
+	tbl := &timeDaysSinceYear
+	if timeIsLeap(uint32(1970 + i)) {
+		tbl = &timeDaysSinceLeapYear
+	}
+	j := len(tbl) - 1
+	for j > 0 && tbl[j] > w {
+		j--
+	}
+	return uint8(w - tbl[j] + 1)
+}
+
+// Match is time_mt with the packet timestamp as the wall clock (the kernel
+// reads the clock when the packet is processed). Daytime ranges with
+// start > stop wrap past midnight; with --contiguous the part after
+// midnight counts as the previous day for the day checks.
+func (m *timeMatch) Match(e *Env) bool {
+	ts := e.Pkt.Timestamp
+	stamp := ts / 1e9
+	if ts < 0 && ts%1e9 != 0 {
+		stamp-- // ktime_get_real_seconds floors
+	}
+	if m.KernelTZ {
+		stamp -= 60 * TimeKernelMinutesWest
+	}
+	if stamp < int64(m.DateStart) || stamp > int64(m.DateStop) {
+		return false
+	}
+	const day = 86400
+	packetTime := uint32(uint64(stamp) % day)
+	if m.DaytimeStart < m.DaytimeStop {
+		if packetTime < m.DaytimeStart || packetTime > m.DaytimeStop {
+			return false
+		}
+	} else {
+		if packetTime < m.DaytimeStart && packetTime > m.DaytimeStop {
+			return false
+		}
+		if m.Contiguous && packetTime <= m.DaytimeStop {
+			stamp -= day
+		}
+	}
+	dse := uint32(uint64(stamp) / day)
+	weekday := (4+dse-1)%7 + 1
+	if uint32(m.WeekDays)&(1<<weekday) == 0 {
+		return false
+	}
+	if m.MonthDays != timeAllMonthDays {
+		// A shift by 32 or more is undefined in C; x86 uses the low 5 bits.
+		if m.MonthDays&(1<<(timeMonthDay(dse)&31)) == 0 {
+			return false
+		}
+	}
+	return true
+}

@@ -233,3 +233,67 @@ func (m *u32Match) Print(b *Buf, _ bool) {
 	b.S(" u32").Not(m.Invert)
 	m.dump(b)
 }
+
+// Match runs the tests as xt_u32.c's u32_match_it: every test reads a
+// big-endian word from the packet (offsets from the network header, the
+// packet being skb->len bytes long), applies the operators in order, and
+// must land in one of its ranges. "@" moves the base forward by the value
+// read so far and reads the word at the next number from there; any read
+// past the end fails the whole match. An inverted match inverts the result.
+func (m *u32Match) Match(e *Env) bool {
+	return u32Eval(m.Tests, e.Pkt.Data) != m.Invert
+}
+
+func u32Word(b []byte, off uint32) uint32 {
+	return uint32(b[off])<<24 | uint32(b[off+1])<<16 | uint32(b[off+2])<<8 | uint32(b[off+3])
+}
+
+func u32Eval(tests []U32Test, data []byte) bool {
+	if uint64(len(data)) > 0xffffffff {
+		return false
+	}
+	n := uint32(len(data))
+	for i := range tests {
+		t := &tests[i]
+		if len(t.Location) == 0 {
+			return false
+		}
+		pos := t.Location[0].Number
+		if n < 4 || pos > n-4 {
+			return false
+		}
+		val := u32Word(data, pos)
+		var at uint32
+		for _, l := range t.Location[1:] {
+			switch l.Op {
+			case U32And:
+				val &= l.Number
+			case U32LeftSh:
+				val <<= l.Number & 31 // checkentry keeps shifts below 32
+			case U32RightSh:
+				val >>= l.Number & 31
+			case U32At:
+				if at+val < at {
+					return false
+				}
+				at += val
+				pos = l.Number
+				if at+4 < at || n < at+4 || pos > n-at-4 {
+					return false
+				}
+				val = u32Word(data, at+pos)
+			}
+		}
+		ok := false
+		for _, r := range t.Values {
+			if r.Min <= val && val <= r.Max {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
