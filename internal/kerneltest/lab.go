@@ -75,7 +75,7 @@ type Lab struct {
 	capFD   int
 	capWant map[string]bool
 	kmsg    *kmsgReader
-	logs    []string // this lab's LOG lines read so far
+	logs    []LogEntry // this lab's LOG lines read so far
 	lock    *os.File
 	closed  bool
 }
@@ -560,12 +560,28 @@ func backlogEmpty() int {
 	return 1
 }
 
+// LogEntry is one kernel LOG line with its syslog level (the LOG target's
+// --log-level, 4 unless set).
+type LogEntry struct {
+	Level int
+	Text  string
+}
+
 // LogLines returns the netfilter LOG lines the DUT produced since NewLab,
 // in order, as the kernel logged them (the text after /dev/kmsg's record
 // header, escapes undone, trailing space kept). Only lines whose IN= and
 // OUT= name this lab's interfaces, lo or nothing are kept; with prefixes
 // given, only lines starting with one of them.
 func (l *Lab) LogLines(prefixFilter ...string) []string {
+	var res []string
+	for _, e := range l.LogEntries(prefixFilter...) {
+		res = append(res, e.Text)
+	}
+	return res
+}
+
+// LogEntries is LogLines with each line's level.
+func (l *Lab) LogEntries(prefixFilter ...string) []LogEntry {
 	l.Settle()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -580,14 +596,14 @@ func (l *Lab) LogLines(prefixFilter ...string) []string {
 			}
 			in, out, ok := logIfaces(r.text)
 			if ok && l.ownIface(in) && l.ownIface(out) {
-				l.logs = append(l.logs, r.text)
+				l.logs = append(l.logs, LogEntry{Level: r.level, Text: r.text})
 			}
 		}
 	}
-	var res []string
-	for _, s := range l.logs {
-		if len(prefixFilter) == 0 || slices.ContainsFunc(prefixFilter, func(p string) bool { return strings.HasPrefix(s, p) }) {
-			res = append(res, s)
+	var res []LogEntry
+	for _, e := range l.logs {
+		if len(prefixFilter) == 0 || slices.ContainsFunc(prefixFilter, func(p string) bool { return strings.HasPrefix(e.Text, p) }) {
+			res = append(res, e)
 		}
 	}
 	return res

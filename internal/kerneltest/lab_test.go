@@ -3,6 +3,7 @@ package kerneltest
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -105,7 +106,7 @@ func routerLab(t *testing.T, rules4 string) *Lab {
 }
 
 func TestLabForwardsAndLogs(t *testing.T) {
-	l := routerLab(t, "*filter\n-A FORWARD -p udp -j LOG --log-prefix \"nfx-fwd: \"\nCOMMIT\n")
+	l := routerLab(t, "*filter\n-A FORWARD -p udp -j LOG --log-prefix \"nfx-fwd: \"\n-A FORWARD -p udp -j LOG --log-prefix \"nfx-lvl: \" --log-level 6\nCOMMIT\n")
 	if err := l.StartCapture(); err != nil {
 		t.Fatal(err)
 	}
@@ -155,6 +156,12 @@ func TestLabForwardsAndLogs(t *testing.T) {
 	}
 	if !strings.HasSuffix(line, " ") {
 		t.Errorf("LOG line %q lost its trailing space", line)
+	}
+	if e := l.LogEntries("nfx-lvl: "); len(e) != 1 || e[0].Level != 6 {
+		t.Errorf("LOG entries with --log-level 6: %+v", e)
+	}
+	if all := l.LogLines(); len(all) != 2 {
+		t.Errorf("all LOG lines: %q, want both rules' lines", all)
 	}
 	if other := l.LogLines("nfx-none"); len(other) != 0 {
 		t.Errorf("prefix filter let through %q", other)
@@ -343,5 +350,28 @@ func TestHostChatter(t *testing.T) {
 	}
 	if isHostChatter(ether(dut0, peer0, 0x0800, make([]byte, 60))) {
 		t.Error("IPv4 frame taken for chatter")
+	}
+}
+
+func TestLabsTakeTurns(t *testing.T) {
+	Require(t)
+	type span struct{ from, to time.Time }
+	spans := make(chan span, 2)
+	t.Run("group", func(t *testing.T) {
+		for i := 0; i < 2; i++ {
+			t.Run(fmt.Sprint(i), func(t *testing.T) {
+				t.Parallel()
+				l := NewLab(t, LabConfig{Ifaces: []LabIface{{Name: "eth0", Addrs: []string{"192.0.2.1/24"}}}})
+				from := time.Now()
+				time.Sleep(50 * time.Millisecond)
+				to := time.Now()
+				l.Close()
+				spans <- span{from, to}
+			})
+		}
+	})
+	a, b := <-spans, <-spans
+	if a.from.Before(b.to) && b.from.Before(a.to) {
+		t.Errorf("two labs were alive at once: %v-%v and %v-%v", a.from, a.to, b.from, b.to)
 	}
 }
