@@ -1,6 +1,9 @@
 // Package kerneltest is nfgo's kernel oracle kit: it runs the real Linux
 // netfilter, through Debian's iptables tools, inside throw-away network
-// namespaces, so that tests can compare nfgo with the kernel.
+// namespaces, so that tests can compare nfgo with the kernel. NS runs the
+// iptables tools; Lab (lab.go) adds a device under test wired to an
+// injection namespace, for sending frames through the kernel's packet path
+// and collecting what comes out: frames, LOG lines and counters.
 //
 // Tests using it need root, `ip netns` and the iptables binaries; elsewhere
 // they skip with a message saying what is missing.

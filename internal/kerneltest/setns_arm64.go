@@ -1,0 +1,7 @@
+//go:build linux
+
+package kerneltest
+
+import "syscall"
+
+const sysSetns = syscall.SYS_SETNS
