@@ -80,6 +80,7 @@ var kernelRules4 = []string{
 	"-A PREROUTING -p esp -m esp --espspi 200:300",
 	"-A PREROUTING -p tcp -m tcpmss ! --mss 536",
 	"-A PREROUTING -p tcp -m tcpmss --mss 1000:1460",
+	"-A PREROUTING -p tcp -m tcp --dport 80",
 }
 
 var kernelRules6 = []string{
@@ -122,6 +123,7 @@ var kernelRules6 = []string{
 	"-A PREROUTING -m mac --mac-source 02:00:00:00:00:0a",
 	"-A PREROUTING -p tcp -m tcpmss --mss 1460",
 	"-A PREROUTING -p mobility-header -m mh --mh-type 5",
+	"-A PREROUTING -p tcp -m tcp --dport 80",
 }
 
 func v4(name string, k pk) kpkt {
@@ -192,6 +194,8 @@ var kernelPackets4 = []kpkt{
 	v4("ah spi 100", pk{proto: 51, l4: []byte{6, 4, 0, 0, 0, 0, 0, 100, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}}),
 	v4("esp spi 250", pk{proto: 50, l4: []byte{0, 0, 0, 250, 0, 0, 0, 1}}),
 	v4("esp spi 301", pk{proto: 50, l4: []byte{0, 0, 1, 45, 0, 0, 0, 1}}),
+	v4("tcp fragment at offset 8", pk{proto: 6, frag: 0x0001, l4: make([]byte, 16)}),
+	v4("tcp fragment at offset 16", pk{proto: 6, frag: 0x0002, l4: make([]byte, 16)}),
 	v4("esp truncated", pk{proto: 50, l4: []byte{0, 0, 1}}),
 }
 
@@ -209,6 +213,7 @@ var kernelPackets6 = []kpkt{
 	v6("eui64 source", pk{src: "fd00::ff:fe00:a", proto: 58, l4: icmpMsg(128, 0)}),
 	v6("link-local source", pk{src: "fe80::1", proto: 17, l4: udpDgram(546, 547, 4)}),
 	v6("unroutable source", pk{src: "2001:db8::1", proto: 17, l4: udpDgram(53, 53, 4)}),
+	v6("tcp fragment at offset 8", pk{firstNH: 44, ext: ext6(44, 6, 0, 8, 0, 0, 0, 7), proto: 6, l4: make([]byte, 16)}),
 	v6("icmpv6 of 4 bytes", pk{proto: 58, l4: []byte{128, 0, 0, 0}}),
 	v6("later fragment + dstopts", pk{firstNH: 44, ext: ext6(44, 60, 0, 8, 0, 0, 0, 6), proto: 60, l4: make([]byte, 8)}),
 }
