@@ -11,7 +11,9 @@ import (
 // what the namespace comparison cannot send (owner, physdev, loopback
 // packet type, local packets without a MAC header).
 func TestMatchBoundaries(t *testing.T) {
-	tcp := func(dport uint16) pk { return pk{src: "10.0.0.1", dst: "10.0.0.2", proto: 6, l4: tcpSeg(1000, dport, 0x02)} }
+	tcp := func(dport uint16) pk {
+		return pk{src: "10.0.0.1", dst: "10.0.0.2", proto: 6, l4: tcpSeg(1000, dport, 0x02)}
+	}
 	cases := []struct {
 		fam   nf.Family
 		hook  nf.Hook
