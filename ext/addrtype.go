@@ -1,6 +1,7 @@
 package ext
 
 import (
+	"net/netip"
 	"strings"
 
 	"github.com/nfgo/nfgo/nf"
@@ -142,4 +143,99 @@ func (m *addrtypeMatch) Print(b *Buf, _ bool) {
 	if m.LimitOut {
 		b.S(" limit-out")
 	}
+}
+
+// Match is xt_addrtype.c's addrtype_mt_v1: the route type of the source
+// and destination addresses, looked up on the input or output device
+// when --limit-iface-in/out asks for it.
+func (m *addrtypeMatch) Match(e *Env) bool {
+	if e.Host == nil {
+		return false
+	}
+	p := e.Pkt
+	dev := ""
+	if m.LimitIn {
+		dev = p.InDev
+	} else if m.LimitOut {
+		dev = p.OutDev
+	}
+	if m.Src != 0 && m.addrMatch(e, p.Src(), m.Src, dev) == m.InvSrc {
+		return false
+	}
+	if m.Dst != 0 && m.addrMatch(e, p.Dst(), m.Dst, dev) == m.InvDst {
+		return false
+	}
+	return true
+}
+
+// XT_ADDRTYPE_* bits: bit n is route type n.
+const (
+	addrtUnspec      = 1 << 0
+	addrtUnicast     = 1 << 1
+	addrtLocal       = 1 << 2
+	addrtAnycast     = 1 << 4
+	addrtMulticast   = 1 << 5
+	addrtBlackhole   = 1 << 6
+	addrtUnreachable = 1 << 7
+	addrtProhibit    = 1 << 8
+)
+
+func (m *addrtypeMatch) addrMatch(e *Env, a netip.Addr, mask uint16, dev string) bool {
+	if e.Pkt.Family == nf.IPv4 {
+		return mask&(1<<e.Host.AddrType(a, dev)) != 0
+	}
+	// match_type6: the address class from ipv6_addr_type must fit the
+	// unicast/multicast/unspec bits asked for, and the local, anycast and
+	// unreachable bits come from a route lookup.
+	uni, multi, anyAddr := ipv6AddrClass(a)
+	if mask&addrtMulticast != 0 && !multi {
+		return false
+	}
+	if mask&addrtUnicast != 0 && !uni {
+		return false
+	}
+	if mask&addrtUnspec != 0 && !anyAddr {
+		return false
+	}
+	if mask&(addrtLocal|addrtAnycast|addrtUnreachable) == 0 {
+		return true
+	}
+	var got uint16
+	switch e.Host.AddrType(a, dev) {
+	case 2:
+		got = addrtLocal
+	case 4:
+		got = addrtAnycast
+	case 0, 6, 7, 8:
+		// No route, or a reject route (RTF_REJECT).
+		got = addrtUnreachable
+	}
+	return mask&got != 0
+}
+
+// ipv6AddrClass is what xt_addrtype reads from ipv6_addr_type: whether
+// the address has IPV6_ADDR_UNICAST or IPV6_ADDR_MULTICAST set, or is
+// the unspecified address.
+func ipv6AddrClass(a netip.Addr) (unicast, multicast, unspec bool) {
+	b := a.As16()
+	switch {
+	case b[0] == 0xff:
+		return false, true, false
+	case b[0]&0xe0 != 0 && b[0]&0xe0 != 0xe0:
+		return true, false, false
+	case b[0] == 0xfe && b[1]&0xc0 == 0x80, b[0] == 0xfe && b[1]&0xc0 == 0xc0, b[0]&0xfe == 0xfc:
+		return true, false, false
+	}
+	if be32(b[0:]) == 0 && be32(b[4:]) == 0 {
+		if be32(b[8:]) == 0 {
+			if be32(b[12:]) == 0 {
+				return false, false, true
+			}
+			return true, false, false // loopback or v4-compatible
+		}
+		if be32(b[8:]) == 0xffff {
+			return false, false, false // v4-mapped
+		}
+	}
+	return false, false, false // reserved
 }

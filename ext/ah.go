@@ -91,3 +91,38 @@ func (m *ahMatch) Print(b *Buf, _ bool) {
 		b.S(" reserved")
 	}
 }
+
+// Match is ipt_ah.c's ah_mt (the SPI of the AH header at the transport
+// offset) or ip6t_ah.c's ah_mt6 (the first AH extension header's SPI,
+// length and reserved field).
+func (m *ahMatch) Match(e *Env) bool {
+	p := e.Pkt
+	if !m.V6 {
+		if fragOff(p) {
+			return false
+		}
+		ah := hdrAt(p, thoff(p), 12)
+		if ah == nil {
+			e.HotDrop = true
+			return false
+		}
+		return m.SPI.Match(be32(ah[4:]))
+	}
+	off := findExt6(e, 51)
+	if off < 0 {
+		return false
+	}
+	ah := hdrAt(p, off, 12)
+	if ah == nil {
+		e.HotDrop = true
+		return false
+	}
+	hdrlen := (uint32(ah[1]) + 2) * 4
+	if uint32(len(p.Data)-off) < hdrlen {
+		e.HotDrop = true
+		return false
+	}
+	return m.SPI.Match(be32(ah[4:])) &&
+		(m.Len == 0 || (hdrlen == m.Len) != m.InvLen) &&
+		!(m.Res && be16(ah[2:]) != 0)
+}

@@ -32,3 +32,6 @@ func (m *commentMatch) Final(*RuleInfo) error {
 func (m *commentMatch) Save(b *Buf) { b.OptQ(false, "comment", m.Text) }
 
 func (m *commentMatch) Print(b *Buf, _ bool) { b.S(" /* ").S(m.Text).S(" */") }
+
+// Match always succeeds: xt_comment.c only carries text.
+func (m *commentMatch) Match(*Env) bool { return true }

@@ -144,3 +144,72 @@ func (m *dccpMatch) Print(b *Buf, numeric bool) {
 		b.U(uint64(m.Option))
 	}
 }
+
+// Match is xt_dccp.c's dccp_mt: ports, packet type and an option.
+func (m *dccpMatch) Match(e *Env) bool {
+	p := e.Pkt
+	if fragOff(p) {
+		return false
+	}
+	off := thoff(p)
+	dh := hdrAt(p, off, 12)
+	if dh == nil {
+		e.HotDrop = true
+		return false
+	}
+	if !m.Src.Match(be16(dh)) || !m.Dst.Match(be16(dh[2:])) {
+		return false
+	}
+	typ := dh[8] >> 1 & 0x0f
+	if m.TypesSet && (m.Types&(1<<typ) != 0) == m.InvTypes {
+		return false
+	}
+	if m.OptionSet && dccpHasOption(e, off, dh, m.Option) == m.InvOption {
+		return false
+	}
+	return true
+}
+
+// dccpHasOption is dccp_find_option: options start after the generic
+// header, its extended sequence number and the type's own fields.
+func dccpHasOption(e *Env, off int, dh []byte, opt uint8) bool {
+	typ := dh[8] >> 1 & 0x0f
+	hl := 12
+	if dh[8]&1 != 0 {
+		hl += 4
+	}
+	switch typ {
+	case 2: // DATA
+	case 3, 4, 5, 6, 8, 9: // ACK, DATAACK, CLOSEREQ, CLOSE, SYNC, SYNCACK
+		hl += 8
+	case 0: // REQUEST
+		hl += 4
+	default: // RESPONSE, RESET and unknown types
+		hl += 12
+	}
+	doff := int(dh[4]) * 4
+	if doff < hl {
+		e.HotDrop = true
+		return false
+	}
+	n := doff - hl
+	if n == 0 {
+		return false
+	}
+	op := hdrAt(e.Pkt, off+hl, n)
+	if op == nil {
+		e.HotDrop = true
+		return false
+	}
+	for i := 0; i < n; {
+		if op[i] == opt {
+			return true
+		}
+		if op[i] < 2 || i == n-1 || op[i+1] == 0 {
+			i++
+		} else {
+			i += int(op[i+1])
+		}
+	}
+	return false
+}

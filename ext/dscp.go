@@ -80,3 +80,8 @@ func (m *dscpMatch) Print(b *Buf, _ bool) {
 	}
 	b.S(m1Hex02(m.DSCP))
 }
+
+// Match is xt_dscp.c's dscp_mt / dscp_mt6: the upper six bits of the DS field.
+func (m *dscpMatch) Match(e *Env) bool {
+	return (e.Pkt.TOS()>>2 == m.DSCP) != m.Inv
+}

@@ -1,6 +1,9 @@
 package ext
 
-import "github.com/nfgo/nfgo/nf"
+import (
+	"github.com/nfgo/nfgo/nf"
+	"github.com/nfgo/nfgo/packet"
+)
 
 // ecn: -m ecn --ecn-tcp-cwr/--ecn-tcp-ece/--ecn-ip-ect N (libxt_ecn, xt_ecn.c).
 type ecnMatch struct {
@@ -81,4 +84,28 @@ func (m *ecnMatch) Print(b *Buf, _ bool) {
 	if m.IP {
 		b.S(" ").S(inv(m.InvIP)).S("ECT=").U(uint64(m.ECT))
 	}
+}
+
+// Match is xt_ecn.c: the ECN bits of the IP header, then the TCP ECE and
+// CWR flags read at the transport offset without a protocol check (the
+// rule's -p tcp guarantees it).
+func (m *ecnMatch) Match(e *Env) bool {
+	p := e.Pkt
+	if m.IP && (p.TOS()&3 == m.ECT) == m.InvIP {
+		return false
+	}
+	if m.ECE || m.CWR {
+		th := hdrAt(p, thoff(p), 20)
+		if th == nil {
+			return false
+		}
+		f := th[13]
+		if m.ECE && (f&packet.TCPEce != 0) == m.InvECE {
+			return false
+		}
+		if m.CWR && (f&packet.TCPCwr != 0) == m.InvCWR {
+			return false
+		}
+	}
+	return true
 }

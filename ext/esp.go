@@ -37,3 +37,17 @@ func (m *espMatch) Print(b *Buf, _ bool) {
 	b.S(" esp")
 	m1PrintRange32(b, "spi", m.SPI.Lo, m.SPI.Hi, 0xffffffff, m.SPI.Inv)
 }
+
+// Match is xt_esp.c's esp_mt: the SPI at the transport offset.
+func (m *espMatch) Match(e *Env) bool {
+	p := e.Pkt
+	if fragOff(p) {
+		return false
+	}
+	eh := hdrAt(p, thoff(p), 8)
+	if eh == nil {
+		e.HotDrop = true
+		return false
+	}
+	return m.SPI.Match(be32(eh))
+}

@@ -117,3 +117,24 @@ func (m *fragMatch) Print(b *Buf, _ bool) {
 		b.S(" last")
 	}
 }
+
+// Match is ip6t_frag.c's frag_mt6: the first fragment header's
+// identification and flags (its length option is not compared by the
+// kernel either).
+func (m *fragMatch) Match(e *Env) bool {
+	off := findExt6(e, 44)
+	if off < 0 {
+		return false
+	}
+	fh := hdrAt(e.Pkt, off, 8)
+	if fh == nil {
+		e.HotDrop = true
+		return false
+	}
+	fo := be16(fh[2:])
+	return m.ID.Match(be32(fh[4:])) &&
+		!(m.Res && (fh[1] != 0 || fo&6 != 0)) &&
+		!(m.First && fo&^7 != 0) &&
+		!(m.More && fo&1 == 0) &&
+		!(m.Last && fo&1 != 0)
+}

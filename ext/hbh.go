@@ -134,3 +134,67 @@ func (m *optsMatch) Print(b *Buf, _ bool) {
 	}
 	m.list(b)
 }
+
+// Match is ip6t_hbh.c's hbh_mt6 for the first hop-by-hop or destination
+// options header: its length, then the listed options in order from the
+// first (a shorter list than the header holds still matches).
+func (m *optsMatch) Match(e *Env) bool {
+	p := e.Pkt
+	target := uint8(0)
+	if m.Name == "dst" {
+		target = 60
+	}
+	off := findExt6(e, target)
+	if off < 0 {
+		return false
+	}
+	oh := hdrAt(p, off, 2)
+	if oh == nil {
+		e.HotDrop = true
+		return false
+	}
+	hdrlen := (int(oh[1]) + 1) * 8
+	if len(p.Data)-off < hdrlen {
+		e.HotDrop = true
+		return false
+	}
+	ret := !m.LenSet || (uint32(hdrlen) == m.Len) != m.InvLen
+	if !m.OptSet {
+		return ret
+	}
+	ptr, left := off+2, hdrlen-2
+	n := len(m.Opts)
+	i := 0
+	for ; i < n; i++ {
+		if left < 1 {
+			break
+		}
+		tp := hdrAt(p, ptr, 1)
+		if tp == nil {
+			break
+		}
+		if tp[0] != m.Opts[i].Type {
+			return false
+		}
+		optlen := 1
+		if tp[0] != 0 {
+			if left < 2 {
+				break
+			}
+			lp := hdrAt(p, ptr+1, 1)
+			if lp == nil {
+				break
+			}
+			if m.Opts[i].HasLen && m.Opts[i].Len != lp[0] {
+				return false
+			}
+			optlen = int(lp[0]) + 2
+		}
+		if (optlen <= len(p.Data) && ptr > len(p.Data)-optlen || left < optlen) && i < n-1 {
+			break
+		}
+		ptr += optlen
+		left -= optlen
+	}
+	return i == n && ret
+}

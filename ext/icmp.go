@@ -78,3 +78,23 @@ func (m *icmpMatch) Print(b *Buf, numeric bool) {
 	}
 	m1PrintICMPType(b, names, m.Type, m.CodeMin, m.CodeMax, m.Inv, numeric)
 }
+
+// Match tests the ICMP or ICMPv6 type and code as ip_tables.c's icmp_match
+// and ip6_tables.c's icmp6_match: fragments past the first never match,
+// a header shorter than 8 bytes drops the packet, and type 255 ("any")
+// matches every IPv4 type (ICMPv6 has no wildcard).
+func (m *icmpMatch) Match(e *Env) bool {
+	p := e.Pkt
+	if fragOff(p) {
+		return false
+	}
+	ic := hdrAt(p, thoff(p), 8)
+	if ic == nil {
+		e.HotDrop = true
+		return false
+	}
+	if !m.V6 && m.Type == 0xFF {
+		return !m.Inv
+	}
+	return (ic[0] == m.Type && ic[1] >= m.CodeMin && ic[1] <= m.CodeMax) != m.Inv
+}

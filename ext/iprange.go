@@ -83,3 +83,8 @@ func (r *m1AddrRange) Match(a netip.Addr) bool {
 	}
 	return (a.Compare(r.Min) >= 0 && a.Compare(r.Max) <= 0) != r.Inv
 }
+
+// Match is xt_iprange.c's iprange_mt4 / iprange_mt6.
+func (m *iprangeMatch) Match(e *Env) bool {
+	return m.Src.Match(e.Pkt.Src()) && m.Dst.Match(e.Pkt.Dst())
+}

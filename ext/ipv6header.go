@@ -1,6 +1,7 @@
 package ext
 
 import (
+	"github.com/nfgo/nfgo/packet"
 	"strings"
 
 	"github.com/nfgo/nfgo/nf"
@@ -150,4 +151,78 @@ func (m *ipv6headerMatch) Print(b *Buf, numeric bool) {
 	if m.Soft {
 		b.S(" soft")
 	}
+}
+
+// Match is ip6t_ipv6header.c: it walks the extension headers itself (past
+// any fragment header, unlike ipv6_find_hdr) and compares the set found
+// with the one asked for, exactly or (--soft) any of them.
+func (m *ipv6headerMatch) Match(e *Env) bool {
+	b := e.Pkt.Data
+	if len(b) < 40 {
+		return false
+	}
+	next, ptr := b[6], 40
+	n := len(b) - ptr
+	var seen uint8
+walk:
+	for {
+		switch next {
+		case 0, 43, 44, 50, 51, 59, 60: // nf_ip6_ext_hdr
+		default:
+			break walk
+		}
+		if next == 59 {
+			seen |= packet.ExtNone
+			break
+		}
+		if n < 2 {
+			return false
+		}
+		if next == 50 {
+			seen |= packet.ExtESP
+			break
+		}
+		hp := hdrAt(e.Pkt, ptr, 2)
+		if hp == nil {
+			e.HotDrop = true
+			return false
+		}
+		var hdrlen int
+		switch next {
+		case 44:
+			hdrlen = 8
+			seen |= packet.ExtFragment
+		case 51:
+			hdrlen = (int(hp[1]) + 2) * 4
+			seen |= packet.ExtAuth
+		default:
+			hdrlen = (int(hp[1]) + 1) * 8
+			seen |= extMask6(next)
+		}
+		next, n, ptr = hp[0], n-hdrlen, ptr+hdrlen
+		if ptr > len(b) {
+			break
+		}
+	}
+	if next != 59 && next != 50 {
+		seen |= packet.ExtProto
+	}
+	var inv uint8
+	if m.Inv {
+		inv = 0xff
+	}
+	if m.Soft {
+		return (seen^m.Headers^inv)&m.Headers == 0
+	}
+	return (seen == m.Headers) != m.Inv
+}
+
+func extMask6(nh uint8) uint8 {
+	switch nh {
+	case 0:
+		return packet.ExtHopByHop
+	case 43:
+		return packet.ExtRouting
+	}
+	return packet.ExtDstOpts
 }

@@ -1,5 +1,10 @@
 package ext
 
+import (
+	"github.com/nfgo/nfgo/nf"
+	"github.com/nfgo/nfgo/packet"
+)
+
 // length: -m length --length MIN[:MAX] (libxt_length, xt_length.c): the
 // IPv4 total length or the IPv6 payload length plus header.
 type lengthMatch struct {
@@ -42,4 +47,17 @@ func (m *lengthMatch) Print(b *Buf, _ bool) {
 		b.S("!")
 	}
 	b.S(m1RangeString(uint64(m.Min), uint64(m.Max)))
+}
+
+// Match is xt_length.c: the IPv4 total length field, or the IPv6 packet's
+// whole length (payload length plus the 40-byte header).
+func (m *lengthMatch) Match(e *Env) bool {
+	p := e.Pkt
+	var n uint32
+	if p.Family == nf.IPv4 {
+		n = uint32(packet.IPv4(p.Data).TotalLen())
+	} else {
+		n = uint32(len(p.Data))
+	}
+	return (n >= uint32(m.Min) && n <= uint32(m.Max)) != m.Inv
 }

@@ -71,3 +71,13 @@ func (m *macMatch) Print(b *Buf, _ bool) {
 	}
 	b.S(m.str())
 }
+
+// Match is xt_mac.c: the source address of the Ethernet header; a packet
+// without one (locally generated) never matches, even inverted.
+func (m *macMatch) Match(e *Env) bool {
+	h := e.Pkt.MAC
+	if len(h) < 14 {
+		return false
+	}
+	return ([6]byte(h[6:12]) == m.Addr) != m.Inv
+}

@@ -40,3 +40,8 @@ func (m *markMatch) Print(b *Buf, _ bool) {
 	b.S(" mark match").Not(m.Inv)
 	m1MarkMask(b, m.Mark, m.Mask)
 }
+
+// Match is xt_mark.c's mark_mt.
+func (m *markMatch) Match(e *Env) bool {
+	return (e.Pkt.Mark&m.Mask == m.Mark) != m.Inv
+}

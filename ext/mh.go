@@ -114,3 +114,18 @@ func (m *mhMatch) Print(b *Buf, numeric bool) {
 		b.S(":").S(m.typ(m.Max, numeric))
 	}
 }
+
+// Match is ip6t_mh.c's mh_mt6: the mobility header type; a header whose
+// payload protocol is not 59 (none) drops the packet.
+func (m *mhMatch) Match(e *Env) bool {
+	p := e.Pkt
+	if fragOff(p) {
+		return false
+	}
+	mh := hdrAt(p, thoff(p), 6)
+	if mh == nil || mh[0] != 59 {
+		e.HotDrop = true
+		return false
+	}
+	return (mh[2] >= m.Min && mh[2] <= m.Max) != m.Inv
+}

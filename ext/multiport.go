@@ -173,3 +173,36 @@ func (m *multiportMatch) Print(b *Buf, numeric bool) {
 	}
 	m.list(b, numeric)
 }
+
+// Match is xt_multiport.c's multiport_mt with ports_match_v1: the first
+// entry that contains the port decides.
+func (m *multiportMatch) Match(e *Env) bool {
+	p := e.Pkt
+	if fragOff(p) {
+		return false
+	}
+	ports := hdrAt(p, thoff(p), 4)
+	if ports == nil {
+		e.HotDrop = true
+		return false
+	}
+	src, dst := be16(ports), be16(ports[2:])
+	for i := range m.Ports {
+		s := &m.Ports[i]
+		switch m.Dir {
+		case m1MultiSource:
+			if src >= s.Lo && src <= s.Hi {
+				return !m.Inv
+			}
+		case m1MultiDest:
+			if dst >= s.Lo && dst <= s.Hi {
+				return !m.Inv
+			}
+		case m1MultiEither:
+			if (src >= s.Lo && src <= s.Hi) || (dst >= s.Lo && dst <= s.Hi) {
+				return !m.Inv
+			}
+		}
+	}
+	return m.Inv
+}

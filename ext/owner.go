@@ -138,3 +138,31 @@ func (m *ownerMatch) Save(b *Buf) {
 func (m *ownerMatch) Print(b *Buf, numeric bool) {
 	m.out(b, numeric, [4]string{"owner socket exists", "owner UID match", "owner GID match", "incl. suppl. groups"})
 }
+
+// Match is xt_owner.c's owner_mt: without a socket only inverted options
+// can hold; with one the file owner's uid and gid are compared.
+func (m *ownerMatch) Match(e *Env) bool {
+	p := e.Pkt
+	if !p.HasOwner {
+		return (!m.UID || m.InvUID) && (!m.GID || m.InvGID) && (!m.SocketExists || m.InvSocket)
+	}
+	if m.SocketExists && m.InvSocket {
+		return false
+	}
+	if m.UID && (p.UID >= m.UIDMin && p.UID <= m.UIDMax) == m.InvUID {
+		return false
+	}
+	if m.GID && (p.GID >= m.GIDMin && p.GID <= m.GIDMax) == m.InvGID {
+		return false
+	}
+	return true
+}
+
+// CanEval refuses --suppl-groups: a packet carries only its socket's
+// primary group, not the supplementary ones.
+func (m *ownerMatch) CanEval() (bool, string) {
+	if m.GID && m.SupplGroups {
+		return false, "--suppl-groups needs the socket owner's supplementary groups"
+	}
+	return true, ""
+}

@@ -95,3 +95,39 @@ func (m *physdevMatch) Print(b *Buf, _ bool) {
 	b.S(" PHYSDEV match")
 	m.Save(b)
 }
+
+// Match is xt_physdev.c's physdev_mt over the bridge ports in PhysIn and
+// PhysOut; a packet that did not cross a bridge has neither.
+func (m *physdevMatch) Match(e *Env) bool {
+	in, out := e.Pkt.PhysIn, e.Pkt.PhysOut
+	if in == "" && out == "" {
+		// Not bridged: only inverted options hold.
+		return !(m.IsBridged && !m.InvBridged) && !(m.IsIn && !m.InvIsIn) &&
+			!(m.IsOut && !m.InvIsOut) && !(m.HasIn && !m.InvIn) && !(m.HasOut && !m.InvOut)
+	}
+	if m.IsBridged && (out != "") == m.InvBridged {
+		return false
+	}
+	if m.IsIn && (in == "") != m.InvIsIn || m.IsOut && (out == "") != m.InvIsOut {
+		return false
+	}
+	if m.HasIn && in != "" && physName(m.In, in) == m.InvIn {
+		return false
+	}
+	if !m.HasOut {
+		return true
+	}
+	if out == "" {
+		return false
+	}
+	return physName(m.Out, out) != m.InvOut
+}
+
+// physName compares a port name with a pattern whose trailing '+'
+// matches any suffix.
+func physName(pat, dev string) bool {
+	if n := len(pat); n > 0 && pat[n-1] == '+' {
+		return len(dev) >= n-1 && dev[:n-1] == pat[:n-1]
+	}
+	return dev == pat
+}

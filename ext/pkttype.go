@@ -1,6 +1,10 @@
 package ext
 
-import "strings"
+import (
+	"github.com/nfgo/nfgo/nf"
+	"github.com/nfgo/nfgo/packet"
+	"strings"
+)
 
 // pkttype: -m pkttype --pkt-type TYPE (libxt_pkttype, xt_pkttype.c).
 type pkttypeMatch struct {
@@ -59,4 +63,25 @@ func (m *pkttypeMatch) Print(b *Buf, _ bool) {
 		b.S("!")
 	}
 	b.S("= ").S(m.name())
+}
+
+// packetLoopback is PACKET_LOOPBACK, skb->pkt_type of looped-back packets.
+const packetLoopback = 5
+
+// Match is xt_pkttype.c: a looped-back packet counts as multicast when
+// its IPv4 destination is multicast or it is IPv6, else as broadcast.
+func (m *pkttypeMatch) Match(e *Env) bool {
+	p := e.Pkt
+	t := p.PktType
+	if t == packetLoopback {
+		switch {
+		case p.Family == nf.IPv4 && len(p.Data) >= 20 && p.Data[16]&0xf0 == 0xe0:
+			t = packet.PacketMulticast
+		case p.Family == nf.IPv6:
+			t = packet.PacketMulticast
+		default:
+			t = packet.PacketBroadcast
+		}
+	}
+	return (t == m.PktType) != m.Inv
 }

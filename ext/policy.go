@@ -270,3 +270,8 @@ func (m *policyMatch) Print(b *Buf, numeric bool) {
 		m.Elems[i].out(b, "", numeric)
 	}
 }
+
+// Match is xt_policy.c's policy_mt. nfgo has no IPsec: no packet was
+// decapsulated (no secpath) or will be encapsulated (no xfrm on its
+// route), so --pol none always matches and --pol ipsec never does.
+func (m *policyMatch) Match(*Env) bool { return m.PolNone }

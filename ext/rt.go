@@ -153,3 +153,67 @@ func (m *rtMatch) Print(b *Buf, _ bool) {
 		b.S(" 0-not-strict")
 	}
 }
+
+// Match is ip6t_rt.c's rt_mt6 on the first routing header.
+func (m *rtMatch) Match(e *Env) bool {
+	p := e.Pkt
+	off := findExt6(e, 43)
+	if off < 0 {
+		return false
+	}
+	rh := hdrAt(p, off, 4)
+	if rh == nil {
+		e.HotDrop = true
+		return false
+	}
+	hdrlen := (int(rh[1]) + 1) * 8
+	if len(p.Data)-off < hdrlen {
+		e.HotDrop = true
+		return false
+	}
+	ret := m.SegsLeft.Match(uint32(rh[3])) &&
+		(!m.LenSet || (uint32(hdrlen) == m.Len) != m.InvLen) &&
+		(!m.TypeSet || (m.Type == uint32(rh[2])) != m.InvType)
+	if ret && m.Res {
+		r := hdrAt(p, off+4, 4)
+		if r == nil {
+			e.HotDrop = true
+			return false
+		}
+		ret = be32(r) == 0
+	}
+	if !m.AddrsSet {
+		return ret
+	}
+	nAddr := (hdrlen - 8) / 16
+	if len(m.Addrs) > nAddr {
+		return false
+	}
+	if m.NotStrict {
+		// The addresses must appear in order, others may come between.
+		i := 0
+		for t := 0; t < nAddr && i < len(m.Addrs); t++ {
+			a := hdrAt(p, off+8+t*16, 16)
+			if a == nil {
+				e.HotDrop = true
+				return false
+			}
+			if netip.AddrFrom16([16]byte(a)) == m.Addrs[i] {
+				i++
+			}
+		}
+		return i == len(m.Addrs) && ret
+	}
+	t := 0
+	for ; t < len(m.Addrs); t++ {
+		a := hdrAt(p, off+8+t*16, 16)
+		if a == nil {
+			e.HotDrop = true
+			return false
+		}
+		if netip.AddrFrom16([16]byte(a)) != m.Addrs[t] {
+			break
+		}
+	}
+	return t == len(m.Addrs) && t == nAddr && ret
+}

@@ -254,3 +254,80 @@ func (m *sctpMatch) Print(b *Buf, numeric bool) {
 		m.chunks(b, numeric)
 	}
 }
+
+// Match is xt_sctp.c's sctp_mt: ports, then the chunk walk of
+// match_packet for --chunk-types.
+func (m *sctpMatch) Match(e *Env) bool {
+	p := e.Pkt
+	if fragOff(p) {
+		return false
+	}
+	off := thoff(p)
+	sh := hdrAt(p, off, 12)
+	if sh == nil {
+		e.HotDrop = true
+		return false
+	}
+	if !m.Src.Match(be16(sh)) || !m.Dst.Match(be16(sh[2:])) {
+		return false
+	}
+	if !m.Chunks {
+		return true
+	}
+	return m.chunksMatch(e, off+12) != m.InvChunks
+}
+
+func (m *sctpMatch) chunksMatch(e *Env, off int) bool {
+	p := e.Pkt
+	var left [8]uint32 // chunk types ALL still waits for
+	if m.ChunkMatch == m1SCTPAll {
+		left = m.ChunkMap
+	}
+	for {
+		ch := hdrAt(p, off, 4)
+		if ch == nil || be16(ch[2:]) == 0 {
+			e.HotDrop = true
+			return false
+		}
+		typ, flags := ch[0], ch[1]
+		off += (int(be16(ch[2:])) + 3) &^ 3
+		if m.isSet(int(typ)) {
+			switch m.ChunkMatch {
+			case m1SCTPAny:
+				if m.flagsMatch(typ, flags) {
+					return true
+				}
+			case m1SCTPAll:
+				if m.flagsMatch(typ, flags) {
+					left[typ/32] &^= 1 << (typ % 32)
+				}
+			case m1SCTPOnly:
+				if !m.flagsMatch(typ, flags) {
+					return false
+				}
+			}
+		} else if m.ChunkMatch == m1SCTPOnly {
+			return false
+		}
+		if off >= len(p.Data) {
+			break
+		}
+	}
+	switch m.ChunkMatch {
+	case m1SCTPAll:
+		return left == [8]uint32{}
+	case m1SCTPOnly:
+		return true
+	}
+	return false
+}
+
+// flagsMatch is match_flags: the first flag rule for the chunk type decides.
+func (m *sctpMatch) flagsMatch(typ, flags uint8) bool {
+	for _, f := range m.Flags {
+		if f.ChunkType == typ {
+			return flags&f.Mask == f.Flag
+		}
+	}
+	return true
+}

@@ -1,5 +1,9 @@
 package ext
 
+import (
+	"github.com/nfgo/nfgo/nf"
+)
+
 // Evaluation of -m tcp and -m udp, as xt_tcpudp.c's tcp_mt and udp_mt.
 
 func (m *tcpMatch) Match(e *Env) bool {
@@ -7,7 +11,8 @@ func (m *tcpMatch) Match(e *Env) bool {
 	if p.FragOff != 0 {
 		// A TCP fragment at offset 8 bytes could rewrite the flags of
 		// the first one: the kernel drops it outright.
-		if p.FragOff == 1 {
+		// IPv6's fragoff is in bytes, so never 1 there.
+		if p.FragOff == 1 && p.Family == nf.IPv4 {
 			e.HotDrop = true
 		}
 		return false

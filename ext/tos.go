@@ -90,3 +90,8 @@ func m1Hex02(v uint8) string {
 	const digits = "0123456789abcdef"
 	return "0x" + string([]byte{digits[v>>4], digits[v&15]})
 }
+
+// Match is xt_dscp.c's tos_mt: the masked TOS byte or IPv6 traffic class.
+func (m *tosMatch) Match(e *Env) bool {
+	return (e.Pkt.TOS()&m.Mask == m.Value) != m.Inv
+}

@@ -107,11 +107,11 @@ COMMIT
 		dport uint16
 		want  string
 	}{
-		{"203.0.113.9", 40000, 22, "delivered locally"},                             // a rule 2
-		{"198.51.100.7", 40000, 22, "dropped by policy: filter INPUT DROP"},        // a RETURN, then policy
-		{"203.0.113.9", 1000, 80, "dropped by policy: filter INPUT DROP"},          // goto b, end of b: policy
-		{"203.0.113.9", 40000, 443, "delivered locally"},                           // rule 3
-		{"203.0.113.9", 40000, 25, "dropped by policy: filter INPUT DROP"},         // no rule
+		{"203.0.113.9", 40000, 22, "delivered locally"},                     // a rule 2
+		{"198.51.100.7", 40000, 22, "dropped by policy: filter INPUT DROP"}, // a RETURN, then policy
+		{"203.0.113.9", 1000, 80, "dropped by policy: filter INPUT DROP"},   // goto b, end of b: policy
+		{"203.0.113.9", 40000, 443, "delivered locally"},                    // rule 3
+		{"203.0.113.9", 40000, 25, "dropped by policy: filter INPUT DROP"},  // no rule
 	}
 	for _, c := range cases {
 		p := tcp4(c.src, "10.0.0.1", c.sport, c.dport, packet.TCPSyn)

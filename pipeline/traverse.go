@@ -192,7 +192,16 @@ func (e *Engine) ruleMatches(r *cRule, env *ext.Env) bool {
 	if ifaceMatch(r.outName, r.outWild, p.OutDev) == rr.InvOut {
 		return false
 	}
-	if rr.Proto != 0 || rr.InvProto {
+	// -p all (0) tests nothing, even inverted, as ipt_packet_match and
+	// ip6_packet_match (IP6T_F_PROTO is set only for a protocol).
+	if rr.Proto != 0 {
+		if env.Family == nf.IPv6 && p.FragOff != 0 && ext6AfterFrag(p.Proto) {
+			// ipv6_find_hdr cannot see past a non-first fragment
+			// followed by another extension header: -ENOENT with a
+			// zero offset, and ip6_packet_match drops the packet.
+			env.HotDrop = true
+			return false
+		}
 		if (p.Proto == rr.Proto) == rr.InvProto {
 			return false
 		}
@@ -218,6 +227,17 @@ func (e *Engine) ruleMatches(r *cRule, env *ext.Env) bool {
 		}
 	}
 	return true
+}
+
+// ext6AfterFrag reports whether the header after a non-first fragment's
+// fragment header is one ipv6_find_hdr would have to walk over (hop-by-hop,
+// routing, fragment, AH, destination options), which it cannot.
+func ext6AfterFrag(nh uint8) bool {
+	switch nh {
+	case 0, 43, 44, 51, 60:
+		return true
+	}
+	return false
 }
 
 // state is the per-packet scratch of a traversal, reused across packets.
