@@ -172,19 +172,19 @@ func sctpChunk(typ, flags uint8, body int) []byte {
 }
 
 var kernelPackets4 = []kpkt{
-	v4("echo request tos 0x10", pk{proto: 1, tos: 0x10, l4: icmpMsg(8, 0)}),
-	v4("unreach 3/1 dscp 46 ect 1", pk{proto: 1, tos: 0xb9, l4: icmpMsg(3, 1)}),
-	v4("icmp later fragment", pk{proto: 1, frag: 0x0001, l4: icmpMsg(0, 0)}),
-	v4("echo first fragment", pk{proto: 1, frag: 0x2000, l4: icmpMsg(8, 0)}),
-	v4("tcp syn ece cwr mss 1460", pk{proto: 6, l4: tcpSeg(1500, 22, 0xc2, 2, 4, 0x05, 0xb4)}),
-	v4("tcp 443->85 ect0 tos 0x02", pk{proto: 6, tos: 0x02, l4: tcpSeg(443, 85, 0x10)}),
-	v4("tcp mss 536 nop first", pk{proto: 6, l4: tcpSeg(2001, 91, 0x02, 1, 1, 2, 4, 0x02, 0x18)}),
-	v4("tcp options truncated", pk{proto: 6, l4: tcpSeg(999, 80, 0x02)[:20]}),
-	v4("tcp header of 10 bytes", pk{proto: 6, l4: tcpSeg(80, 80, 0x02)[:10]}),
-	v4("udp 53 broadcast", pk{proto: 17, dst: "10.9.0.255", dstMAC: macBc, l4: udpDgram(53, 5353, 92)}),
-	v4("udp multicast", pk{proto: 17, dst: "224.0.0.251", dstMAC: [6]byte{1, 0, 0x5e, 0, 0, 0xfb}, l4: udpDgram(5353, 5353, 10)}),
-	v4("dhcp from 0.0.0.0", pk{proto: 17, src: "0.0.0.0", dst: "255.255.255.255", dstMAC: macBc, l4: udpDgram(68, 67, 20)}),
-	v4("from an unroutable source", pk{proto: 17, src: "192.0.2.7", l4: udpDgram(53, 53, 4)}),
+	v4("echo request tos 0x10", pk{proto: 1, tos: 0x10, l4: hdrIcmpMsg(8, 0)}),
+	v4("unreach 3/1 dscp 46 ect 1", pk{proto: 1, tos: 0xb9, l4: hdrIcmpMsg(3, 1)}),
+	v4("icmp later fragment", pk{proto: 1, frag: 0x0001, l4: hdrIcmpMsg(0, 0)}),
+	v4("echo first fragment", pk{proto: 1, frag: 0x2000, l4: hdrIcmpMsg(8, 0)}),
+	v4("tcp syn ece cwr mss 1460", pk{proto: 6, l4: hdrTcpSeg(1500, 22, 0xc2, 2, 4, 0x05, 0xb4)}),
+	v4("tcp 443->85 ect0 tos 0x02", pk{proto: 6, tos: 0x02, l4: hdrTcpSeg(443, 85, 0x10)}),
+	v4("tcp mss 536 nop first", pk{proto: 6, l4: hdrTcpSeg(2001, 91, 0x02, 1, 1, 2, 4, 0x02, 0x18)}),
+	v4("tcp options truncated", pk{proto: 6, l4: hdrTcpSeg(999, 80, 0x02)[:20]}),
+	v4("tcp header of 10 bytes", pk{proto: 6, l4: hdrTcpSeg(80, 80, 0x02)[:10]}),
+	v4("udp 53 broadcast", pk{proto: 17, dst: "10.9.0.255", dstMAC: macBc, l4: hdrUdpDgram(53, 5353, 92)}),
+	v4("udp multicast", pk{proto: 17, dst: "224.0.0.251", dstMAC: [6]byte{1, 0, 0x5e, 0, 0, 0xfb}, l4: hdrUdpDgram(5353, 5353, 10)}),
+	v4("dhcp from 0.0.0.0", pk{proto: 17, src: "0.0.0.0", dst: "255.255.255.255", dstMAC: macBc, l4: hdrUdpDgram(68, 67, 20)}),
+	v4("from an unroutable source", pk{proto: 17, src: "192.0.2.7", l4: hdrUdpDgram(53, 53, 4)}),
 	v4("sctp INIT to 80", pk{proto: 132, l4: sctpInit(5000, 80, sctpChunk(1, 0, 16))}),
 	v4("sctp DATA,DATA", pk{proto: 132, l4: sctpInit(5000, 81, sctpChunk(0, 3, 8), sctpChunk(0, 0, 5))}),
 	v4("sctp DATA,INIT", pk{proto: 132, l4: sctpInit(5000, 81, sctpChunk(0, 3, 8), sctpChunk(1, 0, 16))}),
@@ -200,22 +200,22 @@ var kernelPackets4 = []kpkt{
 }
 
 var kernelPackets6 = []kpkt{
-	v6("echo request tc 0x22", pk{proto: 58, tos: 0x22, l4: icmpMsg(128, 0)}),
-	v6("hbh padn + echo reply", pk{firstNH: 0, ext: ext6(0, 58, 1, 4), proto: 58, l4: icmpMsg(129, 0)}),
-	v6("hbh pad1 x6 + unreach 1/3", pk{firstNH: 0, ext: ext6(0, 58, 0, 0, 0, 0, 0, 0), proto: 58, l4: icmpMsg(1, 3)}),
-	v6("dstopts + tcp syn to 80 mss 1460", pk{firstNH: 60, ext: ext6(60, 6, 1, 4), proto: 6, l4: tcpSeg(1024, 80, 0x02, 2, 4, 0x05, 0xb4)}),
-	v6("first fragment id 5 + udp", pk{firstNH: 44, ext: ext6(44, 17, 0, 1, 0, 0, 0, 5), proto: 17, l4: udpDgram(53, 53, 8)}),
-	v6("later fragment id 5", pk{firstNH: 44, ext: ext6(44, 17, 0, 8, 0, 0, 0, 5), proto: 17, l4: make([]byte, 8)}),
+	v6("echo request tc 0x22", pk{proto: 58, tos: 0x22, l4: hdrIcmpMsg(128, 0)}),
+	v6("hbh padn + echo reply", pk{firstNH: 0, ext: hdrExt6(0, 58, 1, 4), proto: 58, l4: hdrIcmpMsg(129, 0)}),
+	v6("hbh pad1 x6 + unreach 1/3", pk{firstNH: 0, ext: hdrExt6(0, 58, 0, 0, 0, 0, 0, 0), proto: 58, l4: hdrIcmpMsg(1, 3)}),
+	v6("dstopts + tcp syn to 80 mss 1460", pk{firstNH: 60, ext: hdrExt6(60, 6, 1, 4), proto: 6, l4: hdrTcpSeg(1024, 80, 0x02, 2, 4, 0x05, 0xb4)}),
+	v6("first fragment id 5 + udp", pk{firstNH: 44, ext: hdrExt6(44, 17, 0, 1, 0, 0, 0, 5), proto: 17, l4: hdrUdpDgram(53, 53, 8)}),
+	v6("later fragment id 5", pk{firstNH: 44, ext: hdrExt6(44, 17, 0, 8, 0, 0, 0, 5), proto: 17, l4: make([]byte, 8)}),
 	v6("routing type 0 segsleft 1", pk{firstNH: 43, ext: cat([]byte{59, 2, 0, 1, 0, 0, 0, 0}, addr16("fd00::5")), proto: 59}),
 	v6("routing type 0 segsleft 0 two addrs", pk{firstNH: 43, ext: cat([]byte{59, 4, 0, 0, 0, 0, 0, 0}, addr16("fd00::5"), addr16("fd00::6")), proto: 59}),
-	v6("ah spi 300 + tcp", pk{firstNH: 51, ext: ext6(51, 6, 0, 0, 0, 0, 1, 44, 0, 0, 0, 1, 0, 0, 0, 0), proto: 6, l4: tcpSeg(1, 80, 0x10)}),
+	v6("ah spi 300 + tcp", pk{firstNH: 51, ext: hdrExt6(51, 6, 0, 0, 0, 0, 1, 44, 0, 0, 0, 1, 0, 0, 0, 0), proto: 6, l4: hdrTcpSeg(1, 80, 0x10)}),
 	v6("mobility header type 5", pk{proto: 135, l4: []byte{59, 0, 5, 0, 0, 0, 0, 0}}),
-	v6("eui64 source", pk{src: "fd00::ff:fe00:a", proto: 58, l4: icmpMsg(128, 0)}),
-	v6("link-local source", pk{src: "fe80::1", proto: 17, l4: udpDgram(546, 547, 4)}),
-	v6("unroutable source", pk{src: "2001:db8::1", proto: 17, l4: udpDgram(53, 53, 4)}),
-	v6("tcp fragment at offset 8", pk{firstNH: 44, ext: ext6(44, 6, 0, 8, 0, 0, 0, 7), proto: 6, l4: make([]byte, 16)}),
+	v6("eui64 source", pk{src: "fd00::ff:fe00:a", proto: 58, l4: hdrIcmpMsg(128, 0)}),
+	v6("link-local source", pk{src: "fe80::1", proto: 17, l4: hdrUdpDgram(546, 547, 4)}),
+	v6("unroutable source", pk{src: "2001:db8::1", proto: 17, l4: hdrUdpDgram(53, 53, 4)}),
+	v6("tcp fragment at offset 8", pk{firstNH: 44, ext: hdrExt6(44, 6, 0, 8, 0, 0, 0, 7), proto: 6, l4: make([]byte, 16)}),
 	v6("icmpv6 of 4 bytes", pk{proto: 58, l4: []byte{128, 0, 0, 0}}),
-	v6("later fragment + dstopts", pk{firstNH: 44, ext: ext6(44, 60, 0, 8, 0, 0, 0, 6), proto: 60, l4: make([]byte, 8)}),
+	v6("later fragment + dstopts", pk{firstNH: 44, ext: hdrExt6(44, 60, 0, 8, 0, 0, 0, 6), proto: 60, l4: make([]byte, 8)}),
 }
 
 func addr16(s string) []byte { a := netipMust(s).As16(); return a[:] }
@@ -254,7 +254,7 @@ func TestMatchesAgainstKernel(t *testing.T) {
 	run("ip", "-n", nsB, "link", "set", "vb", "up")
 	run("ip", "-n", nsA, "link", "set", "va", "up")
 
-	fd, ifindex, err := packetSocket(nsA, "va")
+	fd, ifindex, err := hdrPacketSocket(nsA, "va")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -339,9 +339,9 @@ func kernelCounts(t *testing.T, ns, tool string, n int) []uint64 {
 	return c
 }
 
-// packetSocket opens an AF_PACKET socket bound to dev inside namespace ns.
+// hdrPacketSocket opens an AF_PACKET socket bound to dev inside namespace ns.
 // The socket keeps its namespace after the thread that made it is gone.
-func packetSocket(ns, dev string) (int, int, error) {
+func hdrPacketSocket(ns, dev string) (int, int, error) {
 	type res struct {
 		fd, idx int
 		err     error
@@ -392,5 +392,3 @@ func ifIndex(fd int, dev string) (int, error) {
 	return int(req.index), nil
 }
 
-// sysSetns is setns(2) on amd64; syscall does not name it.
-const sysSetns = 308

@@ -19,7 +19,7 @@ type pk struct {
 	proto    uint8  // IPv4 protocol, or the IPv6 next header after ext
 	tos      uint8  // TOS / traffic class
 	frag     uint16 // IPv4 flags+offset field
-	ext      []byte // IPv6 extension headers, chained by ext6
+	ext      []byte // IPv6 extension headers, chained by hdrExt6
 	firstNH  uint8  // IPv6 first next header when ext is set
 	l4       []byte
 	srcMAC   [6]byte
@@ -91,7 +91,7 @@ func (k *pk) packet(t testing.TB, dev string) *packet.Packet {
 	return p
 }
 
-func tcpSeg(sport, dport uint16, flags uint8, opts ...byte) []byte {
+func hdrTcpSeg(sport, dport uint16, flags uint8, opts ...byte) []byte {
 	n := 20 + (len(opts)+3)&^3
 	b := make([]byte, n)
 	binary.BigEndian.PutUint16(b, sport)
@@ -102,7 +102,7 @@ func tcpSeg(sport, dport uint16, flags uint8, opts ...byte) []byte {
 	return b
 }
 
-func udpDgram(sport, dport uint16, payload int) []byte {
+func hdrUdpDgram(sport, dport uint16, payload int) []byte {
 	b := make([]byte, 8+payload)
 	binary.BigEndian.PutUint16(b, sport)
 	binary.BigEndian.PutUint16(b[2:], dport)
@@ -110,12 +110,12 @@ func udpDgram(sport, dport uint16, payload int) []byte {
 	return b
 }
 
-func icmpMsg(typ, code uint8) []byte { return []byte{typ, code, 0, 0, 0, 1, 0, 1} }
+func hdrIcmpMsg(typ, code uint8) []byte { return []byte{typ, code, 0, 0, 0, 1, 0, 1} }
 
-// ext6 builds an IPv6 extension header of kind (0, 43, 60: options-style
+// hdrExt6 builds an IPv6 extension header of kind (0, 43, 60: options-style
 // length; 44 fragment; 51 AH) whose next header is nh, with body after
 // its first two bytes, padded to its length unit.
-func ext6(kind, nh uint8, body ...byte) []byte {
+func hdrExt6(kind, nh uint8, body ...byte) []byte {
 	switch kind {
 	case 44:
 		b := make([]byte, 8)

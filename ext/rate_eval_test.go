@@ -87,7 +87,7 @@ func udp6(src, dst string) *packet.Packet {
 const jiffy = int64(time.Second / ext.KernelHZ)
 
 // run evaluates m on p at each timestamp and returns the outcomes.
-func run(m ext.Matcher, p *packet.Packet, ts []int64) []bool {
+func rateRun(m ext.Matcher, p *packet.Packet, ts []int64) []bool {
 	out := make([]bool, len(ts))
 	for i, x := range ts {
 		p.Timestamp = x
@@ -131,7 +131,7 @@ func TestLimitBucket(t *testing.T) {
 		base + 250*jiffy + 1, // empty again
 	}
 	want := []bool{true, true, true, false, false, false, true, false}
-	if got := run(m, p, ts); fmt.Sprint(got) != fmt.Sprint(want) {
+	if got := rateRun(m, p, ts); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("got %v, want %v", got, want)
 	}
 	// Partial credit carries over: 249 jiffies of credit earlier, plus
@@ -139,7 +139,7 @@ func TestLimitBucket(t *testing.T) {
 	m = oneMatch(t, nf.IPv4, "-m limit --limit 1/sec --limit-burst 1")
 	ts = []int64{base, base + 100*jiffy, base + 249*jiffy, base + 250*jiffy, base + 10000*jiffy, base + 10000*jiffy}
 	want = []bool{true, false, false, true, true, false}
-	if got := run(m, p, ts); fmt.Sprint(got) != fmt.Sprint(want) {
+	if got := rateRun(m, p, ts); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("carry: got %v, want %v", got, want)
 	}
 }
@@ -155,7 +155,7 @@ func TestLimitRoundingOfCredits(t *testing.T) {
 	}{{"--limit 3/min", 5000}, {"--limit 7/min", 2143}} {
 		m := oneMatch(t, nf.IPv4, "-m limit --limit-burst 1 "+c.rule)
 		p := udp4("10.0.0.1", "10.0.0.2", 1, 2, nil)
-		got := run(m, p, []int64{base, base + (c.refill-1)*jiffy, base + c.refill*jiffy})
+		got := rateRun(m, p, []int64{base, base + (c.refill-1)*jiffy, base + c.refill*jiffy})
 		if fmt.Sprint(got) != "[true false true]" {
 			t.Errorf("%s: got %v, want a refill exactly at jiffy %d", c.rule, got, c.refill)
 		}
@@ -165,30 +165,30 @@ func TestLimitRoundingOfCredits(t *testing.T) {
 func TestQuotaAndStatistic(t *testing.T) {
 	p := udp4("10.0.0.1", "10.0.0.2", 1, 2, make([]byte, 72)) // 100 bytes
 	m := oneMatch(t, nf.IPv4, "-m quota --quota 250")
-	if got := run(m, p, make([]int64, 4)); fmt.Sprint(got) != "[true true false false]" {
+	if got := rateRun(m, p, make([]int64, 4)); fmt.Sprint(got) != "[true true false false]" {
 		t.Fatalf("quota: %v", got)
 	}
 	// After a miss the quota is 0: even a tiny packet fails.
 	small := udp4("10.0.0.1", "10.0.0.2", 1, 2, nil)
-	if run(m, small, []int64{0})[0] {
+	if rateRun(m, small, []int64{0})[0] {
 		t.Fatal("quota: a packet matched after the quota ran out")
 	}
 	m = oneMatch(t, nf.IPv4, "-m quota ! --quota 100")
-	if got := run(m, p, make([]int64, 2)); fmt.Sprint(got) != "[false true]" {
+	if got := rateRun(m, p, make([]int64, 2)); fmt.Sprint(got) != "[false true]" {
 		t.Fatalf("! quota: %v", got)
 	}
 
 	// every 3 packet 0: count starts at 2, so the first packet wraps to 0.
 	m = oneMatch(t, nf.IPv4, "-m statistic --mode nth --every 3 --packet 0")
-	if got := run(m, p, make([]int64, 7)); fmt.Sprint(got) != "[true false false true false false true]" {
+	if got := rateRun(m, p, make([]int64, 7)); fmt.Sprint(got) != "[true false false true false false true]" {
 		t.Fatalf("nth: %v", got)
 	}
 	m = oneMatch(t, nf.IPv4, "-m statistic --mode nth --every 3 --packet 2")
-	if got := run(m, p, make([]int64, 6)); fmt.Sprint(got) != "[false false true false false true]" {
+	if got := rateRun(m, p, make([]int64, 6)); fmt.Sprint(got) != "[false false true false false true]" {
 		t.Fatalf("nth packet 2: %v", got)
 	}
 	m = oneMatch(t, nf.IPv4, "-m statistic --mode nth ! --every 2 --packet 1")
-	if got := run(m, p, make([]int64, 4)); fmt.Sprint(got) != "[true false true false]" {
+	if got := rateRun(m, p, make([]int64, 4)); fmt.Sprint(got) != "[true false true false]" {
 		t.Fatalf("! nth: %v", got)
 	}
 	for _, c := range []struct {
@@ -201,7 +201,7 @@ func TestQuotaAndStatistic(t *testing.T) {
 		if can != c.can {
 			t.Errorf("random %s: CanEval %v", c.prob, can)
 		}
-		if can && run(m, p, []int64{0})[0] != c.want {
+		if can && rateRun(m, p, []int64{0})[0] != c.want {
 			t.Errorf("random %s: wrong outcome", c.prob)
 		}
 	}
@@ -250,7 +250,7 @@ func TestTimeMatch(t *testing.T) {
 	}
 	for _, c := range cases {
 		m := oneMatch(t, nf.IPv4, "-m time "+c.rule)
-		if got := run(m, p, []int64{at(c.ts)})[0]; got != c.want {
+		if got := rateRun(m, p, []int64{at(c.ts)})[0]; got != c.want {
 			t.Errorf("%s at %s: got %v", c.rule, c.ts, got)
 		}
 	}
@@ -260,7 +260,7 @@ func TestTimeMatch(t *testing.T) {
 			continue
 		}
 		m := oneMatch(t, nf.IPv4, fmt.Sprintf("-m time --monthdays %d --weekdays %d", d.Day(), (int(d.Weekday())+6)%7+1))
-		if !run(m, p, []int64{d.UnixNano()})[0] {
+		if !rateRun(m, p, []int64{d.UnixNano()})[0] {
 			t.Fatalf("%s does not match its own month day and weekday", d)
 		}
 	}
@@ -294,7 +294,7 @@ func TestStringWindow(t *testing.T) {
 		}
 		for _, c := range cases {
 			m := oneMatch(t, nf.IPv4, "-m string --algo "+algo+" "+c.opts)
-			if got := run(m, p, []int64{0})[0]; got != c.want {
+			if got := rateRun(m, p, []int64{0})[0]; got != c.want {
 				t.Errorf("%s %s: got %v", algo, c.opts, got)
 			}
 		}
@@ -354,7 +354,7 @@ func TestStringAgainstNaiveSearch(t *testing.T) {
 				rule += " --icase"
 			}
 			m := oneMatch(t, nf.IPv4, rule)
-			if got := run(m, p, []int64{0})[0]; got != want {
+			if got := rateRun(m, p, []int64{0})[0]; got != want {
 				t.Fatalf("%s: %q in %q (icase %v): got %v, want %v", algo, pat, text, icase, got, want)
 			}
 		}
@@ -388,11 +388,11 @@ func TestU32(t *testing.T) {
 	}
 	for _, c := range cases {
 		m := oneMatch(t, nf.IPv4, `-m u32 --u32 "`+c.expr+`"`)
-		if got := run(m, p, []int64{0})[0]; got != c.want {
+		if got := rateRun(m, p, []int64{0})[0]; got != c.want {
 			t.Errorf("%s: got %v", c.expr, got)
 		}
 		mi := oneMatch(t, nf.IPv4, `-m u32 ! --u32 "`+c.expr+`"`)
-		if got := run(mi, p, []int64{0})[0]; got == c.want {
+		if got := rateRun(mi, p, []int64{0})[0]; got == c.want {
 			t.Errorf("! %s: got %v", c.expr, got)
 		}
 	}

@@ -79,12 +79,12 @@ func newKNS(t *testing.T) *kns {
 		{"ip", "neigh", "add", "10.201.0.2", "lladdr", "02:00:00:00:00:02", "dev", "nfx-rate-a", "nud", "permanent"},
 		{"ip", "route", "add", "10.202.0.0/16", "via", "10.201.0.2"},
 	} {
-		n.run("", c...)
+		n.rateRun("", c...)
 	}
 	return n
 }
 
-func (n *kns) run(stdin string, args ...string) string {
+func (n *kns) rateRun(stdin string, args ...string) string {
 	n.t.Helper()
 	cmd := exec.Command("ip", append([]string{"netns", "exec", n.name}, args...)...)
 	cmd.Stdin = strings.NewReader(stdin)
@@ -114,7 +114,7 @@ var counterLine = regexp.MustCompile(`^\[(\d+):\d+\] -A OUTPUT`)
 // counts returns the packet counters of the OUTPUT rules in order.
 func (n *kns) counts(save string) []int {
 	var out []int
-	for _, l := range strings.Split(n.run("", save, "-c", "-t", "filter"), "\n") {
+	for _, l := range strings.Split(n.rateRun("", save, "-c", "-t", "filter"), "\n") {
 		if m := counterLine.FindStringSubmatch(l); m != nil {
 			v, _ := strconv.Atoi(m[1])
 			out = append(out, v)
@@ -146,7 +146,7 @@ func nfgoCounts(t *testing.T, rules []string, pkts [][]byte, ts []int64) []int {
 	return c
 }
 
-func kpkt(dst string, dport uint16, payload []byte) []byte {
+func rateKpkt(dst string, dport uint16, payload []byte) []byte {
 	return udp4("10.201.0.1", dst, 40000, dport, payload).Data
 }
 
@@ -161,7 +161,7 @@ func TestKernelRateBurst(t *testing.T) {
 	var pkts [][]byte
 	for i := 0; i < 12; i++ {
 		for _, d := range []string{"10.202.0.1", "10.202.0.2", "10.202.0.3"} {
-			pkts = append(pkts, kpkt(d, uint16(5000+i%2), make([]byte, 972))) // 1000 bytes
+			pkts = append(pkts, rateKpkt(d, uint16(5000+i%2), make([]byte, 972))) // 1000 bytes
 		}
 	}
 	rules := func(suffix string) []string {
@@ -200,7 +200,7 @@ func TestKernelRateBurst(t *testing.T) {
 				in.WriteString("-A OUTPUT " + strings.ReplaceAll(r, "nfgo-k", "nfxrate") + "\n")
 			}
 			in.WriteString("COMMIT\n")
-			n.run(in.String(), backend+"-restore")
+			n.rateRun(in.String(), backend+"-restore")
 			n.send(pkts...)
 			got := n.counts(backend + "-save")
 			if fmt.Sprint(got) != fmt.Sprint(want) {
@@ -252,7 +252,7 @@ func TestKernelStringU32(t *testing.T) {
 	}
 	var pkts [][]byte
 	for i, pl := range payloads {
-		pkts = append(pkts, kpkt("10.202.0.9", uint16(50+i%5), pl))
+		pkts = append(pkts, rateKpkt("10.202.0.9", uint16(50+i%5), pl))
 	}
 	n := newKNS(t)
 	var in strings.Builder
@@ -261,7 +261,7 @@ func TestKernelStringU32(t *testing.T) {
 		in.WriteString("-A OUTPUT " + r + "\n")
 	}
 	in.WriteString("COMMIT\n")
-	n.run(in.String(), "iptables-restore")
+	n.rateRun(in.String(), "iptables-restore")
 	ms := make([]ext.Matcher, len(rules))
 	for i, r := range rules {
 		ms[i] = oneMatch(t, nf.IPv4, r)

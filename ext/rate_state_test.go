@@ -30,7 +30,7 @@ func TestHashlimitPerDestination(t *testing.T) {
 		if s.p {
 			p = b
 		}
-		if got := run(m, p, []int64{base + s.j*jiffy})[0]; got != s.want {
+		if got := rateRun(m, p, []int64{base + s.j*jiffy})[0]; got != s.want {
 			t.Fatalf("step %d: got %v", i, got)
 		}
 	}
@@ -43,7 +43,7 @@ func TestHashlimitSharedByName(t *testing.T) {
 	// bucket emptied by the "upto" one.
 	var got []bool
 	for _, m := range []ext.Matcher{ms[0], ms[1], ms[0], ms[1]} {
-		got = append(got, run(m, p, []int64{0})[0])
+		got = append(got, rateRun(m, p, []int64{0})[0])
 	}
 	if fmt.Sprint(got) != "[true false true true]" {
 		t.Fatalf("got %v", got)
@@ -51,7 +51,7 @@ func TestHashlimitSharedByName(t *testing.T) {
 	// The same name in the other family is another table.
 	m6 := oneMatch(t, nf.IPv6, "-m hashlimit --hashlimit-upto 1/min --hashlimit-burst 3 --hashlimit-name nfgo-t-shared")
 	p6 := udp6("2001:db8::1", "2001:db8::2")
-	if c := count(run(m6, p6, make([]int64, 5))); c != 3 {
+	if c := count(rateRun(m6, p6, make([]int64, 5))); c != 3 {
 		t.Fatalf("IPv6 table: %d matches, want 3", c)
 	}
 }
@@ -71,7 +71,7 @@ func TestHashlimitModesAndMasks(t *testing.T) {
 	}
 	for _, c := range pkts {
 		p := udp4(c.src, "192.0.2.1", 999, c.dport, nil)
-		if got := run(m, p, []int64{0})[0]; got != c.want {
+		if got := rateRun(m, p, []int64{0})[0]; got != c.want {
 			t.Fatalf("%s:%d: got %v", c.src, c.dport, got)
 		}
 	}
@@ -86,13 +86,13 @@ func TestHashlimitExpiry(t *testing.T) {
 	// Each 1000-byte packet costs 63 chunks of 64527753 credits; the
 	// bucket holds 4194304000 (one second): 1 packet per refill, and the
 	// burst of 4 refills gives 1+4 = 5 packets at once.
-	n := count(run(m, p, make([]int64, 10)))
+	n := count(rateRun(m, p, make([]int64, 10)))
 	if n != 5 {
 		t.Fatalf("burst: %d packets, want 5", n)
 	}
 	// At 2 s the gc (runs at 250, 500 jiffies) has freed the entry (its
 	// expiry was jiffy 250): a full burst again.
-	n = count(run(m, p, []int64{500 * jiffy, 500 * jiffy, 500 * jiffy, 500 * jiffy, 500 * jiffy, 500 * jiffy}))
+	n = count(rateRun(m, p, []int64{500 * jiffy, 500 * jiffy, 500 * jiffy, 500 * jiffy, 500 * jiffy, 500 * jiffy}))
 	if n != 5 {
 		t.Fatalf("after expiry: %d packets, want 5", n)
 	}
@@ -101,10 +101,10 @@ func TestHashlimitExpiry(t *testing.T) {
 	// credits, 2^24 come in a jiffy, and each hit leaves 129055561: the
 	// bucket holds enough only at every other visit.
 	m = oneMatch(t, nf.IPv4, "-m hashlimit --hashlimit-upto 1kb/s --hashlimit-burst 4kb --hashlimit-name nfgo-t-exp2 --hashlimit-htable-expire 1000 --hashlimit-htable-gcinterval 1000")
-	run(m, p, make([]int64, 10)) // use up the burst
+	rateRun(m, p, make([]int64, 10)) // use up the burst
 	var got []bool
 	for j := int64(150); j <= 750; j += 150 {
-		got = append(got, run(m, p, []int64{j * jiffy, j * jiffy})...)
+		got = append(got, rateRun(m, p, []int64{j * jiffy, j * jiffy})...)
 	}
 	if fmt.Sprint(got) != "[false false true false false false true false false false]" {
 		t.Fatalf("kept alive: %v", got)
@@ -117,16 +117,16 @@ func TestHashlimitRateMatch(t *testing.T) {
 	// next window is judged over by the previous one (14*250 > 250*10).
 	m := oneMatch(t, nf.IPv4, "-m hashlimit --hashlimit-upto 10/sec --hashlimit-burst 2 --hashlimit-rate-match --hashlimit-rate-interval 1 --hashlimit-htable-expire 10000 --hashlimit-name nfgo-t-rm")
 	p := udp4("10.0.0.1", "10.0.0.2", 1, 2, nil)
-	got := run(m, p, make([]int64, 14))
+	got := rateRun(m, p, make([]int64, 14))
 	if c := count(got); c != 12 {
 		t.Fatalf("first window: %d matches (%v), want burst 2 + rate 10", c, got)
 	}
 	// One interval later the previous window was over the rate: no match.
-	if run(m, p, []int64{250 * jiffy})[0] {
+	if rateRun(m, p, []int64{250 * jiffy})[0] {
 		t.Fatal("window after an over-rate window matched")
 	}
 	// Another interval with few packets: matching resumes.
-	if !run(m, p, []int64{500 * jiffy})[0] {
+	if !rateRun(m, p, []int64{500 * jiffy})[0] {
 		t.Fatal("window after a quiet window did not match")
 	}
 }
@@ -156,36 +156,36 @@ func TestRecent(t *testing.T) {
 	p := udp4("10.0.0.1", "10.0.0.2", 1, 2, nil)
 	other := udp4("10.0.0.9", "10.0.0.2", 1, 2, nil)
 	j := func(n int64) []int64 { return []int64{n * jiffy} }
-	run(set, p, j(0))
-	run(set, p, j(100))
-	if run(check, p, j(100))[0] {
+	rateRun(set, p, j(0))
+	rateRun(set, p, j(100))
+	if rateRun(check, p, j(100))[0] {
 		t.Fatal("2 hits matched --hitcount 3")
 	}
-	run(set, p, j(200))
-	if !run(check, p, j(200))[0] {
+	rateRun(set, p, j(200))
+	if !rateRun(check, p, j(200))[0] {
 		t.Fatal("3 hits within 2 s did not match")
 	}
-	if !run(check, p, j(500))[0] {
+	if !rateRun(check, p, j(500))[0] {
 		t.Fatal("the hit at 0 is exactly 2 s old at jiffy 500 and still counts")
 	}
-	if run(check, p, j(501))[0] {
+	if rateRun(check, p, j(501))[0] {
 		t.Fatal("the hit at 0 is more than 2 s old at jiffy 501")
 	}
-	if run(check, other, j(200))[0] {
+	if rateRun(check, other, j(200))[0] {
 		t.Fatal("an address never set matched")
 	}
 
 	// --update refreshes only on a hit; --remove deletes; ! inverts.
 	ms = ruleMatches(t, nf.IPv4, "-m recent --set --name nfgo-t-r2 -m recent --update --seconds 1 --name nfgo-t-r2 -m recent --remove --name nfgo-t-r2 -m recent ! --rcheck --name nfgo-t-r2")
 	set, upd, rm, notCheck := ms[0], ms[1], ms[2], ms[3]
-	run(set, p, j(0))
-	if !run(upd, p, j(250))[0] || !run(upd, p, j(500))[0] {
+	rateRun(set, p, j(0))
+	if !rateRun(upd, p, j(250))[0] || !rateRun(upd, p, j(500))[0] {
 		t.Fatal("--update within --seconds did not match")
 	}
-	if run(upd, p, j(751))[0] {
+	if rateRun(upd, p, j(751))[0] {
 		t.Fatal("--update matched after --seconds")
 	}
-	if run(notCheck, p, j(751))[0] || !run(rm, p, j(751))[0] || !run(notCheck, p, j(751))[0] {
+	if rateRun(notCheck, p, j(751))[0] || !rateRun(rm, p, j(751))[0] || !rateRun(notCheck, p, j(751))[0] {
 		t.Fatal("--remove or ! --rcheck wrong")
 	}
 
@@ -193,52 +193,52 @@ func TestRecent(t *testing.T) {
 	// overwrites the oldest.
 	ms = ruleMatches(t, nf.IPv4, "-m recent --set --name nfgo-t-r3 -m recent --rcheck --seconds 1 --hitcount 32 --name nfgo-t-r3")
 	for i := int64(0); i < 33; i++ {
-		run(ms[0], p, j(i*10))
+		rateRun(ms[0], p, j(i*10))
 	}
-	if run(ms[1], p, j(320))[0] {
+	if rateRun(ms[1], p, j(320))[0] {
 		t.Fatal("hitcount 32 matched though only 26 stamps are within 1 s")
 	}
-	if !run(ms[1], p, j(250))[0] {
+	if !rateRun(ms[1], p, j(250))[0] {
 		t.Fatal("hitcount 32 did not match with every stamp in the window")
 	}
 
 	// ip_list_tot: the 101st address pushes out the least recently seen.
 	ms = ruleMatches(t, nf.IPv4, "-m recent --set --name nfgo-t-r4 -m recent --rcheck --name nfgo-t-r4")
 	for i := 0; i < 101; i++ {
-		run(ms[0], udp4(fmt.Sprintf("10.1.%d.%d", i/200, i%200+1), "10.0.0.2", 1, 2, nil), j(int64(i)))
+		rateRun(ms[0], udp4(fmt.Sprintf("10.1.%d.%d", i/200, i%200+1), "10.0.0.2", 1, 2, nil), j(int64(i)))
 	}
-	if run(ms[1], udp4("10.1.0.1", "10.0.0.2", 1, 2, nil), j(200))[0] {
+	if rateRun(ms[1], udp4("10.1.0.1", "10.0.0.2", 1, 2, nil), j(200))[0] {
 		t.Fatal("the oldest of 101 addresses is still listed")
 	}
-	if !run(ms[1], udp4("10.1.0.2", "10.0.0.2", 1, 2, nil), j(200))[0] {
+	if !rateRun(ms[1], udp4("10.1.0.2", "10.0.0.2", 1, 2, nil), j(200))[0] {
 		t.Fatal("the second oldest address is gone")
 	}
 
 	// --mask and --rdest.
 	ms = ruleMatches(t, nf.IPv4, "-m recent --set --rdest --mask 255.255.255.0 --name nfgo-t-r5 -m recent --rcheck --rdest --name nfgo-t-r5")
-	run(ms[0], udp4("10.0.0.1", "192.0.2.7", 1, 2, nil), j(0))
-	if !run(ms[1], udp4("10.9.9.9", "192.0.2.200", 1, 2, nil), j(1))[0] {
+	rateRun(ms[0], udp4("10.0.0.1", "192.0.2.7", 1, 2, nil), j(0))
+	if !rateRun(ms[1], udp4("10.9.9.9", "192.0.2.200", 1, 2, nil), j(1))[0] {
 		t.Fatal("masked destination not found")
 	}
-	if run(ms[1], udp4("192.0.2.7", "10.0.0.1", 1, 2, nil), j(1))[0] {
+	if rateRun(ms[1], udp4("192.0.2.7", "10.0.0.1", 1, 2, nil), j(1))[0] {
 		t.Fatal("--rdest looked at the source")
 	}
 
 	// --rttl: the TTL must be the one recorded.
 	ms = ruleMatches(t, nf.IPv4, "-m recent --set --name nfgo-t-r6 -m recent --rcheck --rttl --name nfgo-t-r6")
-	run(ms[0], p, j(0))
+	rateRun(ms[0], p, j(0))
 	q := udp4("10.0.0.1", "10.0.0.2", 1, 2, nil)
 	q.Data[8] = 10
-	if run(ms[1], q, j(1))[0] || !run(ms[1], p, j(1))[0] {
+	if rateRun(ms[1], q, j(1))[0] || !rateRun(ms[1], p, j(1))[0] {
 		t.Fatal("--rttl did not compare the TTL")
 	}
 
 	// --reap removes the least recently updated address once it is too old.
 	ms = ruleMatches(t, nf.IPv4, "-m recent --set --name nfgo-t-r7 -m recent --rcheck --seconds 1 --reap --name nfgo-t-r7 -m recent --rcheck --name nfgo-t-r7")
-	run(ms[0], other, j(0))
-	run(ms[0], p, j(300))
-	run(ms[1], p, j(300)) // reaps "other", last seen 300 jiffies ago
-	if run(ms[2], other, j(300))[0] {
+	rateRun(ms[0], other, j(0))
+	rateRun(ms[0], p, j(300))
+	rateRun(ms[1], p, j(300)) // reaps "other", last seen 300 jiffies ago
+	if rateRun(ms[2], other, j(300))[0] {
 		t.Fatal("--reap left the old address")
 	}
 }

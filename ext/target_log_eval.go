@@ -193,10 +193,6 @@ func appendIPv6(dst, a []byte) []byte {
 	return dst
 }
 
-func be16(b []byte) uint16 { return uint16(b[0])<<8 | uint16(b[1]) }
-func be32(b []byte) uint32 {
-	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
-}
 
 // logPkt is one packet being printed. data plays the skb: headers are
 // read at offsets into it and fail past its end, as skb_header_pointer.
