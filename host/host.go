@@ -21,6 +21,17 @@
 // which case IPv6 routes come from that file only. A route whose family
 // cannot be told (a default route without gateway, source or IPv6-only
 // fields) counts as IPv4 in ip-route.json and IPv6 in ip6-route.json.
+//
+// Routing follows the kernel's fib lookups: policy rules by priority
+// (from, to, iif, oif, fwmark/mask, uidrange, not, goto, nop, blackhole,
+// unreachable, prohibit, suppress_prefixlength), then the longest prefix
+// and lowest metric in the table, with throw handing back to the rules.
+// The lookup key has no TOS, protocol or ports: rules selecting on those
+// never match and routes with a TOS are skipped. Of a multipath route the
+// first usable nexthop is taken (the kernel hashes the flow). Multicast
+// input is delivered for the all-hosts/all-nodes groups (and IPv6
+// solicited-node groups of the interface's addresses) only, as group
+// memberships are not part of a snapshot.
 package host
 
 import (
