@@ -68,10 +68,11 @@ const (
 	Dropped               // dropped by a rule, a policy or routing
 	Stolen                // taken by a target
 	Queued                // NFQUEUE / QUEUE (no listener offline: dropped unless bypassed)
+	Held                  // a fragment kept until its datagram is complete
 )
 
 func (f Fate) String() string {
-	return [...]string{"delivered", "forwarded", "sent", "dropped", "stolen", "queued"}[f]
+	return [...]string{"delivered", "forwarded", "sent", "dropped", "stolen", "queued", "held"}[f]
 }
 
 // Result tells what happened to one packet.
@@ -95,6 +96,8 @@ func (r Result) String() string {
 		return "forwarded out " + r.OutDev
 	case Sent:
 		return "sent out " + r.OutDev
+	case Held:
+		return "held for reassembly: " + r.By
 	}
 	verb := map[Fate]string{Dropped: "dropped", Stolen: "stolen", Queued: "queued"}[r.Fate]
 	if r.Table == "" {
@@ -145,7 +148,9 @@ type Engine struct {
 	queue    []*packet.Packet // packets generated during evaluation (REJECT)
 	depth    int
 	traceBuf []byte
-	tracked  bool // conntrack has seen the current packet
+	frags    map[fragKey]*fragQueue // IPv4 datagrams being reassembled for local delivery
+	rrSlot   int                    // Record Route slot filled on input, for forwarding
+	tracked  bool                   // conntrack has seen the current packet
 }
 
 // hookTables lists each hook's tables in the kernel's priority order
@@ -291,6 +296,25 @@ func (e *Engine) receive(p *packet.Packet) Result {
 	}
 	switch rt.Kind {
 	case RouteLocal:
+		if p.Family == nf.IPv4 {
+			if why := e.inputOptions(p, p.Dst()); why != "" {
+				return e.final(p, Result{Fate: Dropped, By: why})
+			}
+			if p.Fragment {
+				whole, why := e.reassemble(p)
+				if why != "" {
+					return e.final(p, Result{Fate: Dropped, By: "reassembly: " + why})
+				}
+				if whole == nil {
+					return e.final(p, Result{Fate: Held, By: "waiting for the other fragments"})
+				}
+				if e.st.tracer != nil {
+					e.st.event(Event{Kind: EvRoute, Text: "reassembled: " + strconv.Itoa(len(whole.Data)) + " bytes"})
+				}
+				p = whole
+				e.env.Pkt = p
+			}
+		}
 		if d, table, ok := e.runHook(p, nf.LocalIn); !ok {
 			return e.final(p, verdictResult(d, nf.LocalIn, table))
 		}
@@ -301,8 +325,17 @@ func (e *Engine) receive(p *packet.Packet) Result {
 			return e.final(p, Result{Fate: Dropped, By: "TTL exceeded in forwarding"})
 		}
 		p.OutDev = rt.OutDev
+		if p.Family == nf.IPv4 {
+			spec, _ := e.cfg.Router.IfaceAddr(p.InDev, nf.IPv4)
+			if why := e.inputOptions(p, spec); why != "" {
+				return e.final(p, Result{Fate: Dropped, By: why})
+			}
+		}
 		if d, table, ok := e.runHook(p, nf.Forward); !ok {
 			return e.final(p, verdictResult(d, nf.Forward, table))
+		}
+		if p.Family == nf.IPv4 {
+			e.forwardOptions(p, rt.OutDev)
 		}
 		return e.postrouting(p, rt, Forwarded)
 	default:

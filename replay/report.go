@@ -33,7 +33,8 @@ type Report struct {
 
 // Fate is how a packet's way ended.
 type Fate struct {
-	// Kind is delivered, forwarded, sent, dropped, rejected, stolen or queued.
+	// Kind is delivered, forwarded, sent, dropped, rejected, stolen, queued
+	// or held (a fragment waiting for the rest of its datagram).
 	Kind  string `json:"kind"`
 	Text  string `json:"text"`            // the fate line: "dropped by filter INPUT rule 3"
 	Hook  string `json:"hook,omitempty"`  // where a rule or policy decided
@@ -119,6 +120,8 @@ func fateOf(r pipeline.Result) Fate {
 		f.Kind = "stolen"
 	case pipeline.Queued:
 		f.Kind = "queued"
+	case pipeline.Held:
+		f.Kind = "held"
 	}
 	if r.Table != "" {
 		f.Hook = r.Hook.String()
