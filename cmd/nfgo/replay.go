@@ -170,6 +170,7 @@ func cmdReplay(args []string, stdout, stderr io.Writer) int {
 	}
 	bw := bufio.NewWriter(stdout)
 	enc := json.NewEncoder(bw)
+	enc.SetEscapeHTML(false)
 	skipped, err := s.Replay(capFile, *in, func(r *replay.Report) error {
 		if *asJSON {
 			return enc.Encode(r)
@@ -311,6 +312,7 @@ func cmdTrace(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	bw := bufio.NewWriter(stdout)
 	defer bw.Flush()
 	enc := json.NewEncoder(bw)
+	enc.SetEscapeHTML(false)
 	for i, pl := range parsed {
 		r, err := s.TraceLine(pl, clock+int64(i)*int64(time.Millisecond))
 		if err != nil {
