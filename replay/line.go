@@ -2,6 +2,7 @@ package replay
 
 import (
 	"fmt"
+	"net/netip"
 
 	"github.com/nfgo/nfgo/packet"
 )
@@ -9,7 +10,8 @@ import (
 // TraceLine runs one hand-written packet (nfgo trace's line syntax) with
 // timestamp ts. A received packet gets the Ethernet header it would have
 // had: the interface's MAC as destination, the "from" MAC as source, else
-// the neighbour entry of its source address, else zeros.
+// the neighbour entry of its source address or of the gateway the host
+// would use to reach it, else zeros.
 func (s *Session) TraceLine(l *packet.Line, ts int64) (*Report, error) {
 	p, err := l.Packet()
 	if err != nil {
@@ -43,9 +45,7 @@ func (s *Session) TraceLine(l *packet.Line, ts int64) (*Report, error) {
 			copy(p.MAC[0:6], ifc.MAC[:])
 		}
 		if !l.HasSrcMAC {
-			if mac, ok := s.Host.Neighbour(l.InDev, p.Src()); ok {
-				copy(p.MAC[6:12], mac[:])
-			}
+			copy(p.MAC[6:12], s.senderMAC(p, l.InDev))
 		}
 		if l.HasDstMAC && ifc.HasMAC && p.MAC[0]&1 == 0 && [6]byte(p.MAC[0:6]) != ifc.MAC {
 			p.PktType = packet.PacketOtherHost
@@ -55,4 +55,20 @@ func (s *Session) TraceLine(l *packet.Line, ts int64) (*Report, error) {
 		return s.Reject(ts, l.InDev, fmt.Errorf("frame addressed to another host (PACKET_OTHERHOST)")), nil
 	}
 	return s.Process(p, false), nil
+}
+
+// senderMAC guesses the link-layer source of a packet that arrived on dev:
+// the neighbour entry of its source, else that of the next hop towards
+// the source (the router it came through).
+func (s *Session) senderMAC(p *packet.Packet, dev string) []byte {
+	if mac, ok := s.Host.Neighbour(dev, p.Src()); ok {
+		return mac[:]
+	}
+	rt := s.Host.RouteOutput(p.Family, netip.Addr{}, p.Src(), 0)
+	if rt.Gateway.IsValid() && rt.OutDev == dev {
+		if mac, ok := s.Host.Neighbour(dev, rt.Gateway); ok {
+			return mac[:]
+		}
+	}
+	return make([]byte, 6)
 }
