@@ -248,7 +248,7 @@ type rejectCase struct {
 
 func rejectInputs(fam nf.Family) []rejectCase {
 	mss := []byte{2, 4, 0x05, 0xb4, 4, 2, 1, 3, 3, 7} // MSS, SACK-perm, NOP, wscale
-	mss = append(mss, 0, 0)                             // pad to 12
+	mss = append(mss, 0, 0)                           // pad to 12
 	if fam == nf.IPv6 {
 		return []rejectCase{
 			{"udp", build6(peer6, dut6, 17, udpSeg(40001, 9, []byte("hello kernel")))},
