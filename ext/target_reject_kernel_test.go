@@ -148,6 +148,16 @@ func htons(v uint16) uint16 { return v<<8 | v>>8 }
 // exchange sends the datagram d from the peer and returns the IP
 // datagrams the dut sends back within a short time.
 func (r *rig) exchange(fd, ifindex int, fam nf.Family, d []byte) [][]byte {
+	peer := peer4
+	if fam == nf.IPv6 {
+		peer = peer6
+	}
+	return r.exchangeTo(fd, ifindex, fd, fam, d, peer)
+}
+
+// exchangeTo sends d from the peer's socket fd and returns the datagrams
+// to dst that socket recvFd sees.
+func (r *rig) exchangeTo(fd, ifindex, recvFd int, fam nf.Family, d []byte, dst string) [][]byte {
 	r.t.Helper()
 	et := uint16(0x0800)
 	if fam == nf.IPv6 {
@@ -155,9 +165,11 @@ func (r *rig) exchange(fd, ifindex int, fam nf.Family, d []byte) [][]byte {
 	}
 	// Drain what is queued (neighbour traffic and the like).
 	buf := make([]byte, 65536)
-	for {
-		if n, _, err := syscall.Recvfrom(fd, buf, syscall.MSG_DONTWAIT); err != nil || n < 0 {
-			break
+	for _, f := range []int{fd, recvFd} {
+		for {
+			if n, _, err := syscall.Recvfrom(f, buf, syscall.MSG_DONTWAIT); err != nil || n < 0 {
+				break
+			}
 		}
 	}
 	frame := append(append(append(append([]byte{}, dutMAC[:]...), peerMAC[:]...), byte(et>>8), byte(et)), d...)
@@ -169,7 +181,7 @@ func (r *rig) exchange(fd, ifindex int, fam nf.Family, d []byte) [][]byte {
 	var got [][]byte
 	deadline := time.Now().Add(100 * time.Millisecond)
 	for time.Now().Before(deadline) {
-		n, from, err := syscall.Recvfrom(fd, buf, 0)
+		n, from, err := syscall.Recvfrom(recvFd, buf, 0)
 		if err != nil || n < 14 {
 			continue
 		}
@@ -185,11 +197,11 @@ func (r *rig) exchange(fd, ifindex int, fam nf.Family, d []byte) [][]byte {
 			continue
 		}
 		// Only the answers: to the peer, ICMP error or TCP.
-		if q.Dst() != netip.MustParseAddr(map[nf.Family]string{nf.IPv4: peer4, nf.IPv6: peer6}[fam]) {
+		if q.Dst() != netip.MustParseAddr(dst) {
 			continue
 		}
-		if fam == nf.IPv6 && q.Proto == packet.ProtoICMPv6 && q.L4Off >= 0 && ip[q.L4Off] >= 128 {
-			continue // neighbour discovery
+		if fam == nf.IPv6 && q.Proto == packet.ProtoICMPv6 && q.L4Off >= 0 && (ip[q.L4Off] >= 130 && ip[q.L4Off] <= 137 || ip[q.L4Off] == 143) {
+			continue // neighbour discovery, MLD
 		}
 		got = append(got, ip)
 		if len(got) > 0 {
