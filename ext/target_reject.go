@@ -415,12 +415,12 @@ func resetTCP(th []byte, oth packet.TCP, plen uint32) {
 	}
 }
 
-// ipv6SkipExthdr is ipv6_skip_exthdr from the end of the fixed header: the
+// skipExthdr6 is ipv6_skip_exthdr from the end of the fixed header: the
 // offset and number of the first header that is not an extension header,
 // and the raw fragment offset field of a fragment header met on the way.
 // At a non-first fragment it stops at the fragment header itself (proto
 // 44). off is -1 when the chain is truncated or ends in "no next header".
-func ipv6SkipExthdr(d []byte) (off int, proto uint8, frag uint16) {
+func skipExthdr6(d []byte) (off int, proto uint8, frag uint16) {
 	if len(d) < 40 {
 		return -1, 0, 0
 	}
@@ -481,7 +481,7 @@ func unreach6(e *Env, code uint8) []byte {
 	if len(h) < 40 {
 		return nil
 	}
-	off, proto, frag := ipv6SkipExthdr(h)
+	off, proto, frag := skipExthdr6(h)
 	// reject6_csum_ok: no reply to a non-first fragment, to a chain that
 	// cannot be walked, nor to a bad checksum.
 	if !p.Local {
@@ -555,7 +555,7 @@ func reset6(e *Env) []byte {
 	if !unicast6(src) || !unicast6(dst) {
 		return nil
 	}
-	off, proto, _ := ipv6SkipExthdr(h)
+	off, proto, _ := skipExthdr6(h)
 	if off < 0 || off > len(h) || proto != packet.ProtoTCP || len(h)-off < 20 {
 		return nil
 	}

@@ -105,7 +105,7 @@ func (t *tcpmssTarget) Target(e *Env) Verdict {
 	p := e.Pkt
 	var thoff, minlen int
 	if p.Family == nf.IPv6 {
-		off, _, _ := ipv6SkipExthdr(p.Data)
+		off, _, _ := skipExthdr6(p.Data)
 		if off < 0 {
 			return VerdictDrop
 		}
