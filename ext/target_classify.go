@@ -90,3 +90,9 @@ func (t *classifyTarget) Save(b *Buf) {
 func (t *classifyTarget) Print(b *Buf, _ bool) {
 	b.S(" CLASSIFY set ").S(strconv.FormatUint(uint64(t.Priority>>16), 16)).S(":").S(strconv.FormatUint(uint64(t.Priority&0xffff), 16))
 }
+
+// Target is classify_tg: the class handle goes to skb->priority.
+func (t *classifyTarget) Target(e *Env) Verdict {
+	e.Pkt.Priority = t.Priority
+	return VerdictContinue
+}

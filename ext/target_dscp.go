@@ -1,6 +1,11 @@
 package ext
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/nfgo/nfgo/nf"
+	"github.com/nfgo/nfgo/packet"
+)
 
 // DSCP: -j DSCP (libxt_DSCP, xt_DSCP.c), IPv4 and IPv6, table mangle.
 type dscpTarget struct {
@@ -62,3 +67,37 @@ func (t *dscpTarget) Final(*RuleInfo) error {
 func (t *dscpTarget) Save(b *Buf) { b.Opt(false, "set-dscp", t1Hex02(t.DSCP)) }
 
 func (t *dscpTarget) Print(b *Buf, _ bool) { b.S(" DSCP set ").S(t1Hex02(t.DSCP)) }
+
+// Target is dscp_tg/dscp_tg6: the DSCP bits change, the ECN bits stay.
+func (t *dscpTarget) Target(e *Env) Verdict {
+	p := e.Pkt
+	if p.Family == nf.IPv6 {
+		h := packet.IPv6(p.Data)
+		if h.TrafficClass()>>2 != t.DSCP {
+			h.SetTrafficClass(h.TrafficClass()&3 | t.DSCP<<2)
+		}
+		return VerdictContinue
+	}
+	h := packet.IPv4(p.Data)
+	if h.TOS()>>2 != t.DSCP {
+		ipv4ChangeDSField(h, 3, t.DSCP<<2)
+	}
+	return VerdictContinue
+}
+
+// ipv4ChangeDSField is the kernel's ipv4_change_dsfield: the TOS byte
+// becomes tos&mask | value and the header checksum is adjusted with its
+// own arithmetic, reproduced exactly (it can differ from RFC 1624's in
+// which of 0x0000 and 0xffff it produces).
+func ipv4ChangeDSField(h packet.IPv4, mask, value uint8) {
+	check := uint32(h.Checksum())
+	ds := h.TOS()&mask | value
+	check += uint32(h.TOS())
+	if (check+1)>>16 != 0 {
+		check = (check + 1) & 0xffff
+	}
+	check -= uint32(ds)
+	check += check >> 16
+	h.SetChecksum(uint16(check))
+	h.SetTOS(ds)
+}

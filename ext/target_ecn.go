@@ -1,6 +1,9 @@
 package ext
 
-import "github.com/nfgo/nfgo/nf"
+import (
+	"github.com/nfgo/nfgo/nf"
+	"github.com/nfgo/nfgo/packet"
+)
 
 // ECN: -j ECN (libipt_ECN, ipt_ECN.c), IPv4, table mangle. Changing the
 // TCP ECE/CWR bits needs "-p tcp".
@@ -121,4 +124,40 @@ func (t *ecnTarget) Print(b *Buf, _ bool) {
 	if t.Operation&ECNOpSetIP != 0 {
 		b.S(" ECT codepoint=").U(uint64(t.IPECT))
 	}
+}
+
+// Target is ecn_tg: the ECT codepoint of the TOS byte, then the TCP ECE
+// and CWR flags. Like the kernel it reads the TCP header right after the
+// IP header whatever the fragment offset, and drops a TCP packet too
+// short to hold one.
+func (t *ecnTarget) Target(e *Env) Verdict {
+	h := packet.IPv4(e.Pkt.Data)
+	if t.Operation&ECNOpSetIP != 0 && h.TOS()&3 != t.IPECT&3 {
+		old := h.TOS()
+		h.SetTOS(old&^3 | t.IPECT&3)
+		h.SetChecksum(packet.Update16(h.Checksum(), uint16(old), uint16(h.TOS())))
+	}
+	if t.Operation&(ECNOpSetECE|ECNOpSetCWR) == 0 || h.Protocol() != packet.ProtoTCP {
+		return VerdictContinue
+	}
+	off := h.HeaderLen()
+	if off+20 > len(h) {
+		return VerdictDrop
+	}
+	th := packet.TCP(h[off:])
+	flags := th.Flags()
+	n := flags
+	if t.Operation&ECNOpSetECE != 0 {
+		n = n&^packet.TCPEce | t.ECE*packet.TCPEce
+	}
+	if t.Operation&ECNOpSetCWR != 0 {
+		n = n&^packet.TCPCwr | t.CWR*packet.TCPCwr
+	}
+	if n == flags {
+		return VerdictContinue
+	}
+	oldWord := uint16(th[12])<<8 | uint16(flags)
+	th[13] = n
+	th.SetChecksum(packet.Update16(th.Checksum(), oldWord, uint16(th[12])<<8|uint16(n)))
+	return VerdictContinue
 }

@@ -86,3 +86,9 @@ func (t *markTarget) Save(b *Buf) {
 }
 
 func (t *markTarget) Print(b *Buf, _ bool) { t1MarkPrint(b, "MARK", t.Mark, t.Mask) }
+
+// Target is mark_tg: clear the bits of Mask, then XOR Mark.
+func (t *markTarget) Target(e *Env) Verdict {
+	e.Pkt.Mark = e.Pkt.Mark&^t.Mask ^ t.Mark
+	return VerdictContinue
+}

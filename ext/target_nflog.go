@@ -86,3 +86,12 @@ func (t *nflogTarget) out(b *Buf, dash string) {
 func (t *nflogTarget) Save(b *Buf) { t.out(b, "--") }
 
 func (t *nflogTarget) Print(b *Buf, _ bool) { t.out(b, "") }
+
+// Target is nflog_tg: the packet goes to the NFLOG group's listeners and
+// traversal continues.
+func (t *nflogTarget) Target(e *Env) Verdict {
+	if e.Sink != nil {
+		e.Sink.NFLog(t.Group, t.Prefix, e.Pkt)
+	}
+	return VerdictContinue
+}

@@ -1,6 +1,12 @@
 package ext
 
-import "strings"
+import (
+	"encoding/binary"
+	"math/bits"
+	"strings"
+
+	"github.com/nfgo/nfgo/nf"
+)
 
 // NFQUEUE: -j NFQUEUE (libxt_NFQUEUE revision 3, xt_NFQUEUE.c).
 
@@ -134,4 +140,85 @@ func (t *nfqueueTarget) Print(b *Buf, _ bool) {
 	if t.Flags&NFQCPUFanout != 0 {
 		b.S(" cpu-fanout")
 	}
+}
+
+// NFQueueSeed is the jhash initval --queue-balance hashes with. The kernel
+// draws it at random when the first NFQUEUE rule is loaded, so which queue
+// of a range a flow lands in differs between boots; nfgo fixes it so runs
+// are reproducible. Set it to reproduce a particular kernel's choice.
+var NFQueueSeed uint32 = 0x5eed5eed
+
+// NFQueueCPU is the CPU --queue-cpu-fanout takes as the one processing the
+// packet (raw_smp_processor_id); nfgo runs everything on "CPU 0".
+var NFQueueCPU uint32
+
+// Target is nfqueue_tg_v3: the queue number, spread over a --queue-balance
+// range by CPU or by a hash of the addresses, and the bypass flag.
+func (t *nfqueueTarget) Target(e *Env) Verdict {
+	q := uint32(t.QueueNum)
+	if t.QueuesTotal > 1 {
+		if t.Flags&NFQCPUFanout != 0 {
+			q += NFQueueCPU % uint32(t.QueuesTotal)
+		} else {
+			q += uint32(uint64(nfqueueHash(e.Pkt.Family, e.Pkt.Data, NFQueueSeed)) * uint64(t.QueuesTotal) >> 32)
+		}
+	}
+	e.QueueNum = uint16(q)
+	e.Bypass = t.Flags&NFQBypass != 0
+	return VerdictQueue
+}
+
+// nfqueueHash is hash_v4/hash_v6 of nf_queue.h: a jhash of the addresses,
+// ordered so both directions of a flow hash alike. The kernel reads the
+// address words in host byte order; the values here are those of a
+// little-endian machine (x86, arm64).
+func nfqueueHash(fam nf.Family, d []byte, seed uint32) uint32 {
+	le := binary.LittleEndian.Uint32
+	if fam == nf.IPv6 {
+		if len(d) < 40 {
+			return 0
+		}
+		s3, d3 := le(d[8+12:]), le(d[24+12:])
+		s1, d1 := le(d[8+4:]), le(d[24+4:])
+		a, b := d3, s3
+		if s3 < d3 {
+			a, b = s3, d3
+		}
+		c := d1
+		if s1 < d1 {
+			c = s1
+		}
+		return jhash3(a, b, c, seed)
+	}
+	if len(d) < 20 {
+		return 0
+	}
+	s, dst := le(d[12:]), le(d[16:])
+	if s < dst {
+		return jhash3(s, dst, uint32(d[9]), seed)
+	}
+	return jhash3(dst, s, uint32(d[9]), seed)
+}
+
+// jhash3 is the kernel's jhash_3words (Bob Jenkins' lookup3 final mix).
+func jhash3(a, b, c, initval uint32) uint32 {
+	iv := initval + 0xdeadbeef + 3<<2
+	a += iv
+	b += iv
+	c += iv
+	c ^= b
+	c -= bits.RotateLeft32(b, 14)
+	a ^= c
+	a -= bits.RotateLeft32(c, 11)
+	b ^= a
+	b -= bits.RotateLeft32(a, 25)
+	c ^= b
+	c -= bits.RotateLeft32(b, 16)
+	a ^= c
+	a -= bits.RotateLeft32(c, 4)
+	b ^= a
+	b -= bits.RotateLeft32(a, 14)
+	c ^= b
+	c -= bits.RotateLeft32(b, 24)
+	return c
 }

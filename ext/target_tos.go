@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/nfgo/nfgo/nf"
+	"github.com/nfgo/nfgo/packet"
 )
 
 // TOS: -j TOS (libxt_TOS revision 1, xt_DSCP.c), IPv4 and IPv6, table
@@ -239,4 +240,48 @@ func (t *ttlTarget) Print(b *Buf, _ bool) {
 		b.S(" TTL ")
 	}
 	b.S([3]string{"set to", "increment by", "decrement by"}[t.Mode%3]).S(" ").U(uint64(t.Value))
+}
+
+// Target is tos_tg/tos_tg6: the TOS byte (IPv6: traffic class) becomes
+// (old &^ Mask) ^ Value, the IPv4 checksum adjusted as the kernel does.
+func (t *tosTarget) Target(e *Env) Verdict {
+	p := e.Pkt
+	if p.Family == nf.IPv6 {
+		h := packet.IPv6(p.Data)
+		if old := h.TrafficClass(); old&^t.Mask^t.Value != old {
+			h.SetTrafficClass(old&^t.Mask ^ t.Value)
+		}
+		return VerdictContinue
+	}
+	h := packet.IPv4(p.Data)
+	if old := h.TOS(); old&^t.Mask^t.Value != old {
+		ipv4ChangeDSField(h, 0, old&^t.Mask^t.Value)
+	}
+	return VerdictContinue
+}
+
+// Target is ttl_tg/hl_tg6: set, or increment/decrement saturating at 255
+// and 0; the IPv4 checksum is updated as csum_replace2 does.
+func (t *ttlTarget) Target(e *Env) Verdict {
+	p := e.Pkt
+	old := int(p.TTL())
+	n := old
+	switch t.Mode {
+	case TTLSet:
+		n = int(t.Value)
+	case TTLInc:
+		n = min(old+int(t.Value), 255)
+	case TTLDec:
+		n = max(old-int(t.Value), 0)
+	}
+	if p.Family == nf.IPv6 {
+		packet.IPv6(p.Data).SetHopLimit(uint8(n))
+		return VerdictContinue
+	}
+	if n != old {
+		h := packet.IPv4(p.Data)
+		h.SetChecksum(packet.Update16(h.Checksum(), uint16(old)<<8, uint16(n)<<8))
+		h.SetTTL(uint8(n))
+	}
+	return VerdictContinue
 }
