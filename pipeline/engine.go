@@ -460,9 +460,17 @@ func decTTL(p *packet.Packet) bool {
 	if h.TTL() <= 1 {
 		return false
 	}
-	// ip_decrease_ttl: checksum += htons(0x0100).
-	c := uint32(h.Checksum()) + 0x0100
-	h.SetChecksum(uint16(c + c>>16))
+	// ip_decrease_ttl adds htons(0x0100) to the checksum as the CPU
+	// reads it, little-endian on the x86 reference, and carries only when
+	// the sum reaches 0xffff: that can leave 0x0000 where a full
+	// one's-complement update gives 0xffff, and the kernel's bytes win.
+	c := h.Checksum()
+	le := uint32(c>>8|c<<8) + 1
+	if le >= 0xffff {
+		le++
+	}
+	v := uint16(le)
+	h.SetChecksum(v>>8 | v<<8)
 	h.SetTTL(h.TTL() - 1)
 	return true
 }
