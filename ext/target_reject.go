@@ -282,6 +282,26 @@ func unreach4(e *Env, code uint8) []byte {
 	if !p.Local && rejectVerifyCsum(proto, h[ihl:]) && !csumOK4(h, ihl, proto) {
 		return nil
 	}
+	return ICMPError4(e, 3, code, 0) // ICMP_DEST_UNREACH
+}
+
+// ICMPError4 is icmp_send: the ICMP error of type typ and code about
+// e.Pkt that the host sends, with info as the header's last four bytes
+// (the MTU of "fragmentation needed", the pointer of a parameter
+// problem), or nil when the kernel sends none: about a non-first
+// fragment, a link-level or IP broadcast or multicast, another ICMP error,
+// or with no route back. The result starts at the IPv4 header.
+func ICMPError4(e *Env, typ, code uint8, info uint32) []byte {
+	p := e.Pkt
+	h := packet.IPv4(p.Data)
+	if len(h) < 20 {
+		return nil
+	}
+	ihl := h.HeaderLen()
+	if ihl < 20 || ihl > len(h) || h.FragOffset() != 0 {
+		return nil
+	}
+	proto := h.Protocol()
 	// No replies to link-level or IP broadcasts and multicasts.
 	if !p.Local && p.PktType != packet.PacketHost {
 		return nil
@@ -342,7 +362,8 @@ func unreach4(e *Env, code uint8) []byte {
 	r[9] = packet.ProtoICMP
 	copy(r[12:16], from.AsSlice())
 	copy(r[16:20], h[12:16])
-	r[20], r[21] = 3, code // ICMP_DEST_UNREACH
+	r[20], r[21] = typ, code
+	binary.BigEndian.PutUint32(r[24:], info)
 	copy(r[28:], h[:n])
 	packet.ICMP(r[20:]).SetChecksum(^packet.Fold(packet.Sum(r[20:], 0)))
 	packet.IPv4(r).UpdateChecksum()
@@ -492,8 +513,26 @@ func unreach6(e *Env, code uint8) []byte {
 			return nil
 		}
 	}
+	return ICMPError6(e, 1, code, 0) // ICMPV6_DEST_UNREACH
+}
+
+// ICMPError6 is icmpv6_send: the ICMPv6 error of type typ and code about
+// e.Pkt, with info as the header's last four bytes (the MTU of "packet
+// too big", the pointer of a parameter problem), or nil when the kernel
+// sends none (about a multicast, a link-level broadcast, an unspecified or
+// multicast source, another ICMPv6 error, or with no route back). The
+// result starts at the IPv6 header.
+func ICMPError6(e *Env, typ, code uint8, info uint32) []byte {
+	p := e.Pkt
+	h := packet.IPv6(p.Data)
+	if len(h) < 40 {
+		return nil
+	}
+	off, proto, frag := skipExthdr6(h)
 	src, dst := h.Src(), h.Dst()
-	if dst.IsMulticast() || (!p.Local && p.PktType != packet.PacketHost) {
+	// Packet too big and parameter problems about unknown options are
+	// sent even about multicast (RFC 4443 2.4 e.3); nothing else is.
+	if (dst.IsMulticast() || (!p.Local && p.PktType != packet.PacketHost)) && typ != 2 && !(typ == 4 && code == 2) {
 		return nil
 	}
 	// The source must identify a single node.
@@ -538,7 +577,8 @@ func unreach6(e *Env, code uint8) []byte {
 	n := min(len(h), icmp6Quote)
 	r := make([]byte, 48+n)
 	header6(r, from, src, packet.ProtoICMPv6)
-	r[40], r[41] = 1, code // ICMPV6_DEST_UNREACH
+	r[40], r[41] = typ, code
+	binary.BigEndian.PutUint32(r[44:], info)
 	copy(r[48:], h[:n])
 	packet.ICMP(r[40:]).SetChecksum(packet.TransportChecksum(from, src, packet.ProtoICMPv6, r[40:]))
 	return r

@@ -50,7 +50,16 @@ func drop(err errno, why string) (pipeline.Route, errno) {
 	if err == eInval || err == eXDev {
 		k = pipeline.RouteDrop
 	}
-	return pipeline.Route{Kind: k, Reason: why}, err
+	rt := pipeline.Route{Kind: k, Reason: why, Unreach: pipeline.NoICMP}
+	switch err {
+	case eNetUnreach:
+		rt.Unreach = 0
+	case eHostUnreach:
+		rt.Unreach = 1
+	case eAccess:
+		rt.Unreach = 13
+	}
+	return rt, err
 }
 
 func (h *Host) routeInput(fam nf.Family, src, dst netip.Addr, inDev string, mark uint32) (pipeline.Route, errno) {
@@ -118,7 +127,7 @@ func (h *Host) routeInput(fam nf.Family, src, dst netip.Addr, inDev string, mark
 	if err != eOK {
 		if fwdOff != "" {
 			// ip_error drops silently when the interface does not forward.
-			return pipeline.Route{Kind: pipeline.RouteDrop, Reason: fwdOff}, eHostUnreach
+			return pipeline.Route{Kind: pipeline.RouteDrop, Reason: fwdOff, Unreach: pipeline.NoICMP}, eHostUnreach
 		}
 		return drop(err, why)
 	}
@@ -132,7 +141,7 @@ func (h *Host) routeInput(fam nf.Family, src, dst netip.Addr, inDev string, mark
 		return local, eOK
 	}
 	if fwdOff != "" {
-		return pipeline.Route{Kind: pipeline.RouteDrop, Reason: fwdOff}, eHostUnreach
+		return pipeline.Route{Kind: pipeline.RouteDrop, Reason: fwdOff, Unreach: pipeline.NoICMP}, eHostUnreach
 	}
 	if res.typ != rtnUnicast || res.nh == nil || res.nh.dev == nil {
 		return drop(eInval, reasonMartianDst)

@@ -43,7 +43,7 @@ func (h *Host) routeInput6(src, dst netip.Addr, in *Iface, mark uint32) (pipelin
 	}
 	// ip6_forward
 	if in.fwdReason[1] != "" {
-		return pipeline.Route{Kind: pipeline.RouteDrop, Reason: in.fwdReason[1]}, eOK
+		return pipeline.Route{Kind: pipeline.RouteDrop, Reason: in.fwdReason[1], Unreach: pipeline.NoICMP}, eOK
 	}
 	if src.IsLinkLocalUnicast() {
 		return drop(eInval, reasonLinkLocalFwd)

@@ -34,7 +34,14 @@ type Route struct {
 	PrefSrc netip.Addr
 	MTU     int
 	Reason  string // why a packet is dropped by routing
+	// Unreach is the ICMP destination-unreachable code the host answers
+	// an unroutable received packet with (ip_error: 0 network, 1 host,
+	// 13 administratively prohibited), or NoICMP.
+	Unreach uint8
 }
+
+// NoICMP in Route.Unreach: the packet is dropped without an answer.
+const NoICMP uint8 = 0xff
 
 // Router makes routing decisions and answers the extensions' questions
 // about the host.
@@ -150,6 +157,7 @@ type Engine struct {
 	traceBuf []byte
 	frags    map[fragKey]*fragQueue // IPv4 datagrams being reassembled for local delivery
 	rrSlot   int                    // Record Route slot filled on input, for forwarding
+	peers    map[netip.Addr]*peer   // ICMP rate-limit state per remote address
 	tracked  bool                   // conntrack has seen the current packet
 }
 
@@ -321,16 +329,24 @@ func (e *Engine) receive(p *packet.Packet) Result {
 		e.confirm()
 		return e.final(p, Result{Fate: Delivered})
 	case RouteForward:
-		if !decTTL(p) {
-			return e.final(p, Result{Fate: Dropped, By: "TTL exceeded in forwarding"})
-		}
-		p.OutDev = rt.OutDev
 		if p.Family == nf.IPv4 {
 			spec, _ := e.cfg.Router.IfaceAddr(p.InDev, nf.IPv4)
 			if why := e.inputOptions(p, spec); why != "" {
 				return e.final(p, Result{Fate: Dropped, By: why})
 			}
 		}
+		// ip_forward / ip6_forward: hop limit, then the path MTU, both
+		// answered with an ICMP error, before FORWARD.
+		if p.TTL() <= 1 {
+			e.sendICMPError(p, icmpTimeExceeded, 0)
+			return e.final(p, Result{Fate: Dropped, By: "TTL exceeded in forwarding"})
+		}
+		if mtu := rt.MTU; mtu > 0 && len(p.Data) > mtu && mustNotFragment(p) {
+			e.sendICMPError(p, icmpTooBig, uint32(mtu))
+			return e.final(p, Result{Fate: Dropped, By: "packet larger than the path MTU " + strconv.Itoa(mtu) + " and not to be fragmented"})
+		}
+		decTTL(p)
+		p.OutDev = rt.OutDev
 		if d, table, ok := e.runHook(p, nf.Forward); !ok {
 			return e.final(p, verdictResult(d, nf.Forward, table))
 		}
@@ -339,6 +355,9 @@ func (e *Engine) receive(p *packet.Packet) Result {
 		}
 		return e.postrouting(p, rt, Forwarded)
 	default:
+		if rt.Kind == RouteUnreachable && rt.Unreach != NoICMP && e.ipErrorAllowed(p) {
+			e.sendICMPError(p, icmpUnreachable, uint32(rt.Unreach))
+		}
 		return e.final(p, Result{Fate: Dropped, By: rt.Reason})
 	}
 }
@@ -502,6 +521,12 @@ func (s *sink) Log(level uint8, line string) {
 }
 
 func (s *sink) Send(p *packet.Packet) {
+	if s.e.icmpRateLimited(p) {
+		if s.e.st.tracer != nil {
+			s.e.st.event(Event{Kind: EvLog, Text: "ICMP error not sent: rate limited (net.ipv4.icmp_ratelimit)"})
+		}
+		return
+	}
 	p.Local = true
 	s.e.queue = append(s.e.queue, p)
 }

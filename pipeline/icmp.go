@@ -1,0 +1,151 @@
+package pipeline
+
+import (
+	"net/netip"
+
+	"github.com/nfgo/nfgo/ext"
+	"github.com/nfgo/nfgo/nf"
+	"github.com/nfgo/nfgo/packet"
+)
+
+// The ICMP errors the host's own IP layer sends (ip_forward, ip_error)
+// and the per-destination rate limits every host-made ICMPv4 error is
+// subject to (icmpv4_xrlim_allow, ip_error's token bucket).
+
+type icmpKind uint8
+
+const (
+	icmpTimeExceeded icmpKind = iota // TTL / hop limit exceeded in transit
+	icmpTooBig                       // fragmentation needed / packet too big; info is the MTU
+	icmpUnreachable                  // destination unreachable; info is the IPv4 code
+)
+
+// sendICMPError queues the ICMP error about p that the kernel's IP layer
+// sends; the Sink applies the rate limits.
+func (e *Engine) sendICMPError(p *packet.Packet, kind icmpKind, info uint32) {
+	env := e.env
+	env.Pkt = p
+	var r []byte
+	if p.Family == nf.IPv6 {
+		switch kind {
+		case icmpTimeExceeded:
+			r = ext.ICMPError6(&env, 3, 0, 0)
+		case icmpTooBig:
+			r = ext.ICMPError6(&env, 2, 0, info)
+		case icmpUnreachable:
+			code := uint8(0) // ICMPV6_NOROUTE
+			if info == 13 {
+				code = 1 // ICMPV6_ADM_PROHIBITED
+			}
+			r = ext.ICMPError6(&env, 1, code, 0)
+		}
+	} else {
+		switch kind {
+		case icmpTimeExceeded:
+			r = ext.ICMPError4(&env, 11, 0, 0)
+		case icmpTooBig:
+			r = ext.ICMPError4(&env, 3, 4, info&0xffff)
+		case icmpUnreachable:
+			r = ext.ICMPError4(&env, 3, uint8(info), 0)
+		}
+	}
+	if r == nil {
+		return
+	}
+	q := &packet.Packet{Family: p.Family, Data: r, Local: true, Timestamp: p.Timestamp}
+	if q.Parse() != nil {
+		return
+	}
+	e.sink.Send(q)
+}
+
+// mustNotFragment: IPv4 with DF set, or any IPv6 packet (routers never
+// fragment IPv6).
+func mustNotFragment(p *packet.Packet) bool {
+	if p.Family == nf.IPv6 {
+		return true
+	}
+	return packet.IPv4(p.Data).DontFragment()
+}
+
+// peer is the kernel's inet_peer rate state for one remote address.
+type peer struct {
+	tokens int64 // jiffies
+	last   int64 // jiffies
+}
+
+func (e *Engine) peerOf(a netip.Addr, now int64) *peer {
+	if e.peers == nil {
+		e.peers = map[netip.Addr]*peer{}
+	}
+	pr := e.peers[a]
+	if pr == nil {
+		// inet_getpeer starts a peer a minute in the past: full buckets.
+		pr = &peer{last: now - 60*ext.KernelHZ}
+		e.peers[a] = pr
+	}
+	return pr
+}
+
+// ipErrorAllowed is ip_error's limit on answering unroutable packets from
+// one source: a bucket of 5 s refilled at 1 token per jiffy, a second per
+// answer (ip_rt_error_burst, ip_rt_error_cost).
+func (e *Engine) ipErrorAllowed(p *packet.Packet) bool {
+	if p.Family != nf.IPv4 {
+		return true
+	}
+	now := int64(ext.Jiffies(p.Timestamp))
+	pr := e.peerOf(p.Src(), now)
+	pr.tokens += now - pr.last
+	if pr.tokens > 5*ext.KernelHZ {
+		pr.tokens = 5 * ext.KernelHZ
+	}
+	pr.last = now
+	if pr.tokens >= ext.KernelHZ {
+		pr.tokens -= ext.KernelHZ
+		return true
+	}
+	return false
+}
+
+// icmpRateLimited applies icmpv4_xrlim_allow to a host-made ICMPv4 error
+// about to leave: types in net.ipv4.icmp_ratemask (destination
+// unreachable except "fragmentation needed", source quench, time
+// exceeded, parameter problem by default) to a non-local destination are
+// allowed one per net.ipv4.icmp_ratelimit (1000 ms) per destination, with
+// a burst of six.
+func (e *Engine) icmpRateLimited(q *packet.Packet) bool {
+	if q.Family != nf.IPv4 || q.Proto != packet.ProtoICMP {
+		return false
+	}
+	ic := packet.ICMP(q.L4())
+	if len(ic) < 2 {
+		return false
+	}
+	typ, code := ic.Type(), ic.Code()
+	if typ > 18 || (typ == 3 && code == 4) {
+		return false
+	}
+	if e.sysctl("net.ipv4.icmp_ratemask", 6168)&(1<<typ) == 0 {
+		return false
+	}
+	dst := q.Dst()
+	if e.cfg.Router.AddrType(dst, "") == 2 {
+		return false // looped back: no limit
+	}
+	timeout := int64(e.sysctl("net.ipv4.icmp_ratelimit", 1000)) * ext.KernelHZ / 1000
+	now := int64(ext.Jiffies(q.Timestamp))
+	pr := e.peerOf(dst, now)
+	token := pr.tokens + now - pr.last
+	pr.last = now
+	if token > 6*timeout {
+		token = 6 * timeout
+	}
+	allowed := false
+	if token >= timeout {
+		token -= timeout
+		allowed = true
+	}
+	pr.tokens = token
+	return !allowed
+}
