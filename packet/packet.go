@@ -68,6 +68,10 @@ type Packet struct {
 	UID, GID      uint32 // owner of the local socket, when Local and HasOwner
 	HasOwner      bool
 	Trace         bool // TRACE target hit: every later rule is logged
+	// FragMax is the largest fragment of a datagram reassembled on input
+	// (IPCB frag_max_size): on output the kernel fragments it again to
+	// that size.
+	FragMax int
 
 	// Parsed by Parse.
 	Proto     uint8 // transport protocol: IPv4 protocol, or IPv6's after extension headers

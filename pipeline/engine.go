@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strconv"
+	"strings"
 
 	"github.com/nfgo/nfgo/ext"
 	"github.com/nfgo/nfgo/nf"
@@ -156,6 +157,8 @@ type Engine struct {
 	depth    int
 	traceBuf []byte
 	frags    map[fragKey]*fragQueue // IPv4 datagrams being reassembled for local delivery
+	ctFrags  map[fragKey]*fragQueue // IPv4 datagrams being reassembled for conntrack
+	ctActive [2]bool                // the rules need conntrack (per family), so it defragments at PREROUTING
 	rrSlot   int                    // Record Route slot filled on input, for forwarding
 	peers    map[netip.Addr]*peer   // ICMP rate-limit state per remote address
 	tracked  bool                   // conntrack has seen the current packet
@@ -196,6 +199,7 @@ func New(cfg Config) (*Engine, error) {
 			}
 			compiled[t.Name()] = ct
 		}
+		e.ctActive[fi] = needsConntrack(compiled)
 		for h := nf.Hook(0); h < nf.NumHooks; h++ {
 			for _, name := range hookTables[h] {
 				if ct := compiled[name]; ct != nil && ct.hooks[h] != nil {
@@ -295,6 +299,22 @@ func (e *Engine) Receive(p *packet.Packet) Result {
 func (e *Engine) receive(p *packet.Packet) Result {
 	e.begin(p)
 	p.OutDev = ""
+	if p.Fragment && p.Family == nf.IPv4 && e.ctActive[0] {
+		// nf_defrag_ipv4 (priority -400): conntrack needs whole
+		// datagrams, so every hook sees them reassembled.
+		whole, why := e.reassemble(p, &e.ctFrags)
+		if why != "" {
+			return e.final(p, Result{Fate: Dropped, By: "reassembly: " + why})
+		}
+		if whole == nil {
+			return e.final(p, Result{Fate: Held, By: "waiting for the other fragments (conntrack defragments at PREROUTING)"})
+		}
+		if e.st.tracer != nil {
+			e.st.event(Event{Kind: EvRoute, Text: "reassembled for conntrack: " + strconv.Itoa(len(whole.Data)) + " bytes"})
+		}
+		p = whole
+		e.env.Pkt = p
+	}
 	if d, table, ok := e.runHook(p, nf.PreRouting); !ok {
 		return e.final(p, verdictResult(d, nf.PreRouting, table))
 	}
@@ -309,7 +329,7 @@ func (e *Engine) receive(p *packet.Packet) Result {
 				return e.final(p, Result{Fate: Dropped, By: why})
 			}
 			if p.Fragment {
-				whole, why := e.reassemble(p)
+				whole, why := e.reassemble(p, &e.frags)
 				if why != "" {
 					return e.final(p, Result{Fate: Dropped, By: "reassembly: " + why})
 				}
@@ -418,7 +438,15 @@ func (e *Engine) postrouting(p *packet.Packet, rt Route, fate Fate) Result {
 		next = p.Dst()
 	}
 	if e.cfg.Emit != nil {
-		e.cfg.Emit(rt.OutDev, next, p)
+		if p.Family == nf.IPv4 && p.FragMax > 0 && len(p.Data) > p.FragMax {
+			q := *p
+			refragment(p, func(frag []byte) {
+				q.Data = frag
+				e.cfg.Emit(rt.OutDev, next, &q)
+			})
+		} else {
+			e.cfg.Emit(rt.OutDev, next, p)
+		}
 	}
 	return e.final(p, Result{Fate: fate, OutDev: rt.OutDev, Next: next})
 }
@@ -556,4 +584,51 @@ func (e *Engine) traceLine(env *ext.Env, table, chain, kind string, num int) {
 	b = ext.AppendLogPacket(b, env, ext.LogDefaultFlags)
 	e.traceBuf = b
 	e.sink.Log(4, string(b))
+}
+
+// conntrackExts are the extensions whose kernel modules take a conntrack
+// reference for the namespace (nf_ct_netns_get), which also turns on
+// defragmentation at PREROUTING and OUTPUT.
+var conntrackExts = map[string]bool{
+	"state": true, "conntrack": true, "connmark": true, "connlimit": true, "connbytes": true,
+	"connlabel": true, "helper": true, "cluster": true, "CONNMARK": true, "CONNSECMARK": true,
+	"SNAT": true, "DNAT": true, "MASQUERADE": true, "REDIRECT": true, "NETMAP": true, "SYNPROXY": true,
+}
+
+// needsConntrack reports whether a family's rules make the kernel track
+// connections: a nat table (its chains are conntrack's), or a rule using
+// a conntrack extension (CT unless it only sets --notrack).
+func needsConntrack(tables map[string]*cTable) bool {
+	if _, ok := tables["nat"]; ok {
+		return true
+	}
+	for _, t := range tables {
+		for _, c := range t.t.Chains {
+			for _, r := range c.Rules {
+				for _, m := range r.Matches {
+					if conntrackExts[m.Def.Name] {
+						return true
+					}
+				}
+				if r.Target.Def != nil {
+					n := r.Target.Def.Name
+					if conntrackExts[n] {
+						return true
+					}
+					if n == "CT" && !ctNotrackOnly(r) {
+						return true
+					}
+				}
+			}
+		}
+	}
+	return false
+}
+
+// ctNotrackOnly tells a `-j CT --notrack` (which needs no conntrack) from
+// other CT uses, by its saved form.
+func ctNotrackOnly(r *ruleset.Rule) bool {
+	var b ext.Buf
+	r.Target.Ext.Save(&b)
+	return strings.TrimSpace(b.String()) == "--notrack"
 }

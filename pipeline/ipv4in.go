@@ -163,6 +163,7 @@ type fragQueue struct {
 	have    []bool // per 8-byte block: received
 	total   int    // payload length once the last fragment is in, else -1
 	allDF   bool
+	maxLen  int           // largest fragment, header included
 	meta    packet.Packet // metadata of the first-offset fragment
 	hasHead bool
 }
@@ -173,48 +174,49 @@ const ipfragTime = 30 * int64(time.Second)
 // reassemble adds a fragment of a locally delivered datagram. It returns
 // the whole datagram once every fragment is in, or nil while fragments are
 // missing; dropped tells why a queue was thrown away (overlap, too long).
-func (e *Engine) reassemble(p *packet.Packet) (whole *packet.Packet, dropped string) {
+func (e *Engine) reassemble(p *packet.Packet, queues *map[fragKey]*fragQueue) (whole *packet.Packet, dropped string) {
 	h := packet.IPv4(p.Data)
-	if e.frags == nil {
-		e.frags = map[fragKey]*fragQueue{}
+	if *queues == nil {
+		*queues = map[fragKey]*fragQueue{}
 	}
-	for k, q := range e.frags {
+	frags := *queues
+	for k, q := range frags {
 		if p.Timestamp-q.first > ipfragTime {
-			delete(e.frags, k)
+			delete(frags, k)
 		}
 	}
 	k := fragKey{src: p.Src().As4(), dst: p.Dst().As4(), id: h.ID(), proto: h.Protocol()}
-	q := e.frags[k]
+	q := frags[k]
 	if q == nil {
 		q = &fragQueue{first: p.Timestamp, total: -1, allDF: true}
-		e.frags[k] = q
+		frags[k] = q
 	}
 	off := int(p.FragOff) * 8
 	payload := h.Payload()
 	end := off + len(payload)
 	if end > 65535-20 {
-		delete(e.frags, k)
+		delete(frags, k)
 		return nil, "oversized datagram"
 	}
 	if p.MoreFrags && len(payload)%8 != 0 {
-		delete(e.frags, k)
+		delete(frags, k)
 		return nil, "fragment length not a multiple of 8"
 	}
 	if !p.MoreFrags {
 		if q.total >= 0 && q.total != end || end < len(q.data) {
-			delete(e.frags, k)
+			delete(frags, k)
 			return nil, "conflicting last fragment"
 		}
 		q.total = end
 	} else if q.total >= 0 && end > q.total {
-		delete(e.frags, k)
+		delete(frags, k)
 		return nil, "fragment beyond the end"
 	}
 	// Overlapping fragments throw the whole datagram away (RFC 5722's
 	// rule, which Linux applies to IPv4 as well).
 	for b := off / 8; b < (end+7)/8; b++ {
 		if b < len(q.have) && q.have[b] {
-			delete(e.frags, k)
+			delete(frags, k)
 			return nil, "overlapping fragments"
 		}
 	}
@@ -231,6 +233,9 @@ func (e *Engine) reassemble(p *packet.Packet) (whole *packet.Packet, dropped str
 	if !h.DontFragment() {
 		q.allDF = false
 	}
+	if len(p.Data) > q.maxLen {
+		q.maxLen = len(p.Data)
+	}
 	if off == 0 {
 		q.header = append(q.header[:0], p.Data[:h.HeaderLen()]...)
 		q.meta = *p
@@ -244,7 +249,7 @@ func (e *Engine) reassemble(p *packet.Packet) (whole *packet.Packet, dropped str
 			return nil, ""
 		}
 	}
-	delete(e.frags, k)
+	delete(frags, k)
 	data := make([]byte, 0, len(q.header)+q.total)
 	data = append(data, q.header...)
 	data = append(data, q.data[:q.total]...)
@@ -260,6 +265,7 @@ func (e *Engine) reassemble(p *packet.Packet) (whole *packet.Packet, dropped str
 	w.Data = data
 	w.InDev, w.InIndex, w.Timestamp, w.Mark = p.InDev, p.InIndex, p.Timestamp, p.Mark
 	w.MAC = p.MAC
+	w.FragMax = q.maxLen
 	if err := w.Parse(); err != nil {
 		return nil, "reassembled datagram does not parse"
 	}
@@ -281,4 +287,64 @@ func (e *Engine) forwardOptions(p *packet.Packet, outDev string) {
 	copy(p.Data[e.rrSlot:], b[:])
 	packet.IPv4(p.Data).UpdateChecksum()
 	e.rrSlot = -1
+}
+
+// refragment splits a reassembled IPv4 datagram again as ip_do_fragment
+// does on output when the input had fragments of at most p.FragMax bytes:
+// every fragment but the last carries a multiple of 8 payload bytes, the
+// first keeps all options, later ones only those with the copy flag (the
+// rest become NOPs).
+func refragment(p *packet.Packet, emit func(frag []byte)) {
+	h := packet.IPv4(p.Data)
+	hlen := h.HeaderLen()
+	payload := p.Data[hlen:]
+	step := (p.FragMax - hlen) &^ 7
+	if step <= 0 {
+		emit(p.Data)
+		return
+	}
+	// Headers of later fragments: options without the copy bit are
+	// replaced by NOPs (ip_options_fragment).
+	later := append([]byte(nil), p.Data[:hlen]...)
+	for i := 20; i < hlen; {
+		t := later[i]
+		if t == optEnd {
+			break
+		}
+		if t == optNop {
+			i++
+			continue
+		}
+		if i+1 >= hlen || later[i+1] < 2 {
+			break
+		}
+		l := int(later[i+1])
+		if t&0x80 == 0 {
+			for j := i; j < i+l && j < hlen; j++ {
+				later[j] = optNop
+			}
+		}
+		i += l
+	}
+	baseOff := h.FragOffset()
+	mf := h.MoreFragments()
+	buf := make([]byte, 0, p.FragMax)
+	for off := 0; off < len(payload); off += step {
+		end := min(off+step, len(payload))
+		hdr := p.Data[:hlen]
+		if off > 0 {
+			hdr = later
+		}
+		buf = append(buf[:0], hdr...)
+		buf = append(buf, payload[off:end]...)
+		fh := packet.IPv4(buf)
+		fh.SetTotalLen(uint16(len(buf)))
+		ff := baseOff + uint16(off/8)
+		if end < len(payload) || mf {
+			ff |= 0x2000
+		}
+		fh.SetFlagsFrag(ff | h.FlagsFrag()&0x4000)
+		fh.UpdateChecksum()
+		emit(buf)
+	}
 }
