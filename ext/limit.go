@@ -21,6 +21,7 @@ type limitMatch struct {
 	Burst uint32
 	// The nftables form the rule is stored in: Rate packets per Unit seconds.
 	Rate, Unit uint64
+	burst0     bool // --limit-burst 0, which xt_limit refuses
 	st         limitState
 }
 
@@ -145,7 +146,27 @@ func (m *limitMatch) Parse(u *Use) error {
 
 func (m *limitMatch) Final(*RuleInfo) error {
 	if m.Burst == 0 {
+		m.burst0 = true
 		m.Burst = limitDefaultBurst // nftables' limit stores burst 0 as its default
+	}
+	return nil
+}
+
+// Check applies limit_mt_check when the rules go through xt_limit
+// (LegacyXtables): a zero burst, or an avg*burst whose u32 product
+// overflows (e.g. 1/day with the default burst 5), is refused with ERANGE.
+// nft_limit_init's own overflow checks cannot fail for a rate and burst
+// iptables accepts.
+func (m *limitMatch) Check(*CheckCtx) error {
+	if !LegacyXtables {
+		return nil
+	}
+	if m.burst0 || limitUser2Credits(m.Avg*m.Burst) < limitUser2Credits(m.Avg) {
+		burst := m.Burst
+		if m.burst0 {
+			burst = 0
+		}
+		return Errorf("Overflow, try lower: %d/%d", m.Avg, burst)
 	}
 	return nil
 }

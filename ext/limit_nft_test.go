@@ -108,13 +108,33 @@ func TestLimitBackends(t *testing.T) {
 	if n := count(rateRun(m, p, ts)); n != 5 {
 		t.Errorf("nft_limit 1/day: %d matches, want 5", n)
 	}
-	useLegacyXtables(t)
+	// xt_limit's arithmetic on the same rule, had the kernel loaded it.
 	m = oneMatch(t, nf.IPv4, "-m limit --limit 1/day")
+	useLegacyXtables(t)
 	if n := count(rateRun(m, p, ts)); n != 0 {
 		t.Errorf("xt_limit 1/day: %d matches, want 0 (avg*burst overflows u32)", n)
 	}
+	// xt_limit's checkentry refuses such a rule, and a zero burst; the
+	// nftables expression takes both.
+	for _, r := range []string{"--limit 1/day", "--limit 3/hour --limit-burst 0"} {
+		ext.LegacyXtables = false
+		m := oneMatch(t, nf.IPv4, "-m limit "+r).(ext.Checker)
+		if err := m.Check(&ext.CheckCtx{}); err != nil {
+			t.Errorf("nft %s: %v", r, err)
+		}
+		ext.LegacyXtables = true
+		if err := m.Check(&ext.CheckCtx{}); err == nil {
+			t.Errorf("xt %s: accepted", r)
+		}
+	}
+	m = oneMatch(t, nf.IPv4, "-m limit --limit 2/day")
+	if err := m.(ext.Checker).Check(&ext.CheckCtx{}); err != nil {
+		t.Errorf("xt 2/day: %v", err)
+	}
 	// A rule keeps the behaviour it started with.
+	ext.LegacyXtables = false
 	m = oneMatch(t, nf.IPv4, "-m limit --limit 1/day")
+	ext.LegacyXtables = true
 	rateRun(m, p, ts[:1])
 	ext.LegacyXtables = false
 	if n := count(rateRun(m, p, ts)); n != 0 {
