@@ -21,6 +21,7 @@ type limitMatch struct {
 	Burst uint32
 	// The nftables form the rule is stored in: Rate packets per Unit seconds.
 	Rate, Unit uint64
+	burst0     bool // --limit-burst 0, which xt_limit refuses
 	st         limitState
 }
 
@@ -145,7 +146,27 @@ func (m *limitMatch) Parse(u *Use) error {
 
 func (m *limitMatch) Final(*RuleInfo) error {
 	if m.Burst == 0 {
+		m.burst0 = true
 		m.Burst = limitDefaultBurst // nftables' limit stores burst 0 as its default
+	}
+	return nil
+}
+
+// Check applies limit_mt_check when the rules go through xt_limit
+// (LegacyXtables): a zero burst, or an avg*burst whose u32 product
+// overflows (e.g. 1/day with the default burst 5), is refused with ERANGE.
+// nft_limit_init's own overflow checks cannot fail for a rate and burst
+// iptables accepts.
+func (m *limitMatch) Check(*CheckCtx) error {
+	if !LegacyXtables {
+		return nil
+	}
+	if m.burst0 || limitUser2Credits(m.Avg*m.Burst) < limitUser2Credits(m.Avg) {
+		burst := m.Burst
+		if m.burst0 {
+			burst = 0
+		}
+		return Errorf("Overflow, try lower: %d/%d", m.Avg, burst)
 	}
 	return nil
 }
@@ -169,8 +190,64 @@ func (m *limitMatch) Print(b *Buf, _ bool) {
 	b.S(" limit: avg ").S(m2LimitRate(uint64(m.Avg))).S(" burst ").U(uint64(m.Burst))
 }
 
-// Evaluation (xt_limit.c): a token bucket counted in jiffies. The clock is
-// the packet timestamp; the kernel this mirrors runs with HZ=250
+// Evaluation. Debian's default iptables is iptables-nft, which does not
+// load xt_limit for -m limit: add_nft_limit() in iptables' nft.c emits the
+// native nftables limit expression (type packets, flags 0, Rate per Unit
+// seconds as computed by roundTrip, the rule's burst), and the kernel runs
+// nft_limit.c. LegacyXtables selects xt_limit.c's arithmetic instead, for
+// rulesets loaded with iptables-legacy. The two differ observably: for
+// example xt_limit's u32 avg*burst overflows for --limit 1/day (burst 5)
+// so that nothing ever matches, while nft_limit lets the first 5 packets
+// through.
+
+// LegacyXtables makes -m limit evaluate as xt_limit does (iptables-legacy)
+// rather than as the nftables limit expression iptables-nft installs. A
+// rule reads it once, at its first packet, and keeps that behaviour.
+var LegacyXtables bool
+
+// nft_limit (pkts type): a token bucket counted in nanoseconds. One packet
+// costs nsecs/rate tokens, the bucket holds cost*burst and starts full.
+//
+// The kernel sets the bucket's time to the rule load time; here it is the
+// first packet's time. The two give the same results: whatever time has
+// passed since loading, the first packet finds tokens_max + elapsed,
+// clamped to tokens_max, exactly what a fresh bucket holds.
+
+func (s *limitState) nftInit(m *limitMatch, now uint64) {
+	nsecs := m.Unit * 1e9
+	rate := m.Rate
+	if rate == 0 {
+		rate = 1 // not reachable from a parsed rule: the kernel refuses rate 0
+	}
+	burst := uint64(m.Burst)
+	if burst == 0 {
+		burst = limitDefaultBurst // NFT_LIMIT_PKT_BURST_DEFAULT
+	}
+	s.cost = nsecs / rate
+	s.tokensMax = s.cost * burst
+	s.tokens = s.tokensMax
+	s.last = now
+}
+
+// nftEval is nft_limit_eval in u64 arithmetic: a clock that went
+// backwards wraps the sum, which the clamp then fills up, as in the
+// kernel.
+func (s *limitState) nftEval(now uint64) bool {
+	tokens := s.tokens + now - s.last
+	if tokens > s.tokensMax {
+		tokens = s.tokensMax
+	}
+	s.last = now
+	if delta := int64(tokens - s.cost); delta >= 0 {
+		s.tokens = uint64(delta)
+		return true // iptables-nft never sets NFT_LIMIT_F_INV
+	}
+	s.tokens = tokens
+	return false
+}
+
+// Legacy evaluation (xt_limit.c): a token bucket counted in jiffies. The
+// clock is the packet timestamp; the kernel this mirrors runs with HZ=250
 // (CONFIG_HZ_250, Debian's configuration), so one jiffy is 4 ms.
 
 // KernelHZ is CONFIG_HZ of the kernel whose clock evaluation reproduces.
@@ -193,31 +270,54 @@ func limitUser2Credits(user uint32) uint32 {
 	return user * KernelHZ * limitCPJ / LimitScale
 }
 
-// limitState is struct xt_limit_priv plus the credit_cap and cost the
-// kernel stores in the rule. The bucket starts full when the rule is
-// installed; here it starts full at the first packet, which the cap makes
-// equivalent.
+// limitState holds either bucket. For xt_limit: struct xt_limit_priv plus
+// the credit_cap and cost the kernel stores in the rule; it starts full at
+// the first packet, which the cap makes equivalent to starting full at
+// load time unless the idle time's credits wrap the u32 sum. For
+// nft_limit: struct nft_limit and the tokens_max and cost of the
+// expression.
 type limitState struct {
-	mu        sync.Mutex
-	started   bool
+	mu      sync.Mutex
+	started bool
+	legacy  bool
+
 	prev      uint64
 	credit    uint32
 	creditCap uint32
-	cost      uint32
+	xtCost    uint32
+
+	last, tokens, tokensMax, cost uint64
 }
 
 func (m *limitMatch) Match(e *Env) bool {
-	now := Jiffies(e.Pkt.Timestamp)
 	s := &m.st
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.started {
 		s.started = true
-		s.prev = now
-		s.credit = limitUser2Credits(m.Avg * m.Burst)
-		s.creditCap = s.credit
-		s.cost = limitUser2Credits(m.Avg)
+		s.legacy = LegacyXtables
+		if s.legacy {
+			s.xtInit(m, Jiffies(e.Pkt.Timestamp))
+		} else {
+			s.nftInit(m, uint64(e.Pkt.Timestamp))
+		}
 	}
+	if !s.legacy {
+		return s.nftEval(uint64(e.Pkt.Timestamp))
+	}
+	return s.xtEval(Jiffies(e.Pkt.Timestamp))
+}
+
+// xtInit is limit_mt_check's setup of a full bucket.
+func (s *limitState) xtInit(m *limitMatch, now uint64) {
+	s.prev = now
+	s.credit = limitUser2Credits(m.Avg * m.Burst)
+	s.creditCap = s.credit
+	s.xtCost = limitUser2Credits(m.Avg)
+}
+
+// xtEval is limit_mt.
+func (s *limitState) xtEval(now uint64) bool {
 	// The increase is an unsigned long product added to a u32: a long
 	// idle period wraps, as in the kernel.
 	credit := s.credit + uint32((now-s.prev)*limitCPJ)
@@ -225,8 +325,8 @@ func (m *limitMatch) Match(e *Env) bool {
 	if credit > s.creditCap {
 		credit = s.creditCap
 	}
-	if credit >= s.cost {
-		s.credit = credit - s.cost
+	if credit >= s.xtCost {
+		s.credit = credit - s.xtCost
 		return true
 	}
 	s.credit = credit

@@ -119,6 +119,7 @@ func TestLimitConstants(t *testing.T) {
 }
 
 func TestLimitBucket(t *testing.T) {
+	useLegacyXtables(t)
 	base := int64(1_700_000_000) * int64(time.Second)
 	// 1/sec, burst 3: cost = user2credits(10000) = 32000 credits, one
 	// refill every 32000/128 = 250 jiffies (exactly one second).
@@ -148,6 +149,7 @@ func TestLimitRoundingOfCredits(t *testing.T) {
 	// 3/min: avg 200000, cost = (200000*32000)/10000 = 640000 credits =
 	// 5000 jiffies (20 s) exactly; 7/min: avg 85714, cost 274284.8 ->
 	// 274284 credits: 2142.84 jiffies, so the refill lands on jiffy 2143.
+	useLegacyXtables(t)
 	base := int64(5) * int64(time.Second)
 	for _, c := range []struct {
 		rule   string

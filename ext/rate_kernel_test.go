@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/nfgo/nfgo/ext"
 	"github.com/nfgo/nfgo/internal/kerneltest"
@@ -23,7 +24,14 @@ import (
 // a veth; the rules have no target, so their counters tell which packets
 // matched.
 
-const rawSendEnv = "NFGO_TEST_RAWSEND"
+const (
+	rawSendEnv = "NFGO_TEST_RAWSEND"
+	// Optional: the pause before each packet (ns, comma separated), and a
+	// file to write, per packet, the monotonic times (ns) just before and
+	// just after its sendto.
+	rawSendGapsEnv  = "NFGO_TEST_RAWSEND_GAPS"
+	rawSendTimesEnv = "NFGO_TEST_RAWSEND_TIMES"
+)
 
 // TestRawSendHelper is not a test: run inside a namespace with rawSendEnv
 // set, it sends the packets given there (hex, comma separated) back to
@@ -46,10 +54,36 @@ func TestRawSendHelper(t *testing.T) {
 		}
 		bufs = append(bufs, b)
 	}
-	for _, b := range bufs {
+	gaps := make([]time.Duration, len(bufs))
+	if g := os.Getenv(rawSendGapsEnv); g != "" {
+		for i, f := range strings.Split(g, ",") {
+			v, err := strconv.ParseInt(f, 10, 64)
+			if err != nil || i >= len(gaps) {
+				t.Fatalf("bad %s %q", rawSendGapsEnv, g)
+			}
+			gaps[i] = time.Duration(v)
+		}
+	}
+	times := make([]int64, 0, 2*len(bufs))
+	start := time.Now()
+	for i, b := range bufs {
 		var sa syscall.SockaddrInet4
 		copy(sa.Addr[:], b[16:20])
+		if gaps[i] > 0 {
+			time.Sleep(gaps[i])
+		}
+		before := time.Since(start)
 		if err := syscall.Sendto(fd, b, 0, &sa); err != nil {
+			t.Fatal(err)
+		}
+		times = append(times, int64(before), int64(time.Since(start)))
+	}
+	if f := os.Getenv(rawSendTimesEnv); f != "" {
+		var out strings.Builder
+		for _, v := range times {
+			fmt.Fprintln(&out, v)
+		}
+		if err := os.WriteFile(f, []byte(out.String()), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -64,8 +98,13 @@ var knsSeq atomic.Int32
 
 func newKNS(t *testing.T) *kns {
 	t.Helper()
+	return newKNSNamed(t, "nfx-rate")
+}
+
+func newKNSNamed(t *testing.T, prefix string) *kns {
+	t.Helper()
 	kerneltest.Require(t)
-	n := &kns{t: t, name: fmt.Sprintf("nfx-rate-%d-%d", os.Getpid(), knsSeq.Add(1))}
+	n := &kns{t: t, name: fmt.Sprintf("%s-%d-%d", prefix, os.Getpid(), knsSeq.Add(1))}
 	if out, err := exec.Command("ip", "netns", "add", n.name).CombinedOutput(); err != nil {
 		t.Fatalf("ip netns add: %v: %s", err, out)
 	}
@@ -180,16 +219,34 @@ func TestKernelRateBurst(t *testing.T) {
 	for i := range ts {
 		ts[i] = t0 + int64(i)*1000
 	}
-	want := nfgoCounts(t, rules(fmt.Sprint("-", hlRun.Add(1))), pkts, ts)
-	for b := 1; b < len(pkts); b += 5 {
-		ts2 := append([]int64(nil), ts...)
-		for i := b; i < len(ts2); i++ {
-			ts2[i] += jiffy
+	// iptables-legacy runs xt_limit (jiffies), iptables-nft the nftables
+	// limit expression (nanoseconds); hashlimit is xt_hashlimit in both.
+	wants := map[string][]int{}
+	oldLegacy := ext.LegacyXtables
+	t.Cleanup(func() { ext.LegacyXtables = oldLegacy })
+	for _, legacy := range []bool{true, false} {
+		ext.LegacyXtables = legacy
+		want := nfgoCounts(t, rules(fmt.Sprint("-", hlRun.Add(1))), pkts, ts)
+		for b := 1; b < len(pkts); b += 5 {
+			ts2 := append([]int64(nil), ts...)
+			for i := b; i < len(ts2); i++ {
+				if legacy {
+					ts2[i] += jiffy
+				} else {
+					ts2[i] += 2 * int64(time.Millisecond)
+				}
+			}
+			if got := nfgoCounts(t, rules(fmt.Sprint("-", hlRun.Add(1))), pkts, ts2); fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("test design (legacy %v): a pause before packet %d changes the counts: %v vs %v", legacy, b, got, want)
+			}
 		}
-		if got := nfgoCounts(t, rules(fmt.Sprint("-", hlRun.Add(1))), pkts, ts2); fmt.Sprint(got) != fmt.Sprint(want) {
-			t.Fatalf("test design: a jiffy boundary before packet %d changes the counts: %v vs %v", b, got, want)
+		if legacy {
+			wants["iptables-legacy"] = want
+		} else {
+			wants["iptables"] = want
 		}
 	}
+	ext.LegacyXtables = oldLegacy
 
 	for _, backend := range []string{"iptables-legacy", "iptables"} {
 		t.Run(backend, func(t *testing.T) {
@@ -203,7 +260,7 @@ func TestKernelRateBurst(t *testing.T) {
 			n.rateRun(in.String(), backend+"-restore")
 			n.send(pkts...)
 			got := n.counts(backend + "-save")
-			if fmt.Sprint(got) != fmt.Sprint(want) {
+			if want := wants[backend]; fmt.Sprint(got) != fmt.Sprint(want) {
 				t.Fatalf("kernel %v, nfgo %v (rules %q)", got, want, rules(""))
 			}
 			t.Logf("counts %v", got)

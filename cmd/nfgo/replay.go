@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nfgo/nfgo/capture"
+	"github.com/nfgo/nfgo/ext"
 	"github.com/nfgo/nfgo/host"
 	"github.com/nfgo/nfgo/packet"
 	"github.com/nfgo/nfgo/replay"
@@ -87,6 +88,7 @@ func cmdReplay(args []string, stdout, stderr io.Writer) int {
 	outPath := fs.String("out", "", "write every packet leaving the host to FILE (pcapng)")
 	trace := fs.Bool("trace", false, "print each packet's path")
 	asJSON := fs.Bool("json", false, "print one JSON object per packet")
+	legacy := fs.Bool("legacy-xtables", false, "evaluate -m limit as iptables-legacy's xt_limit rather than iptables-nft's nftables limit expression")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, replayUsage)
 		fs.PrintDefaults()
@@ -98,6 +100,7 @@ func cmdReplay(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
+	ext.LegacyXtables = *legacy
 	if *hostDir == "" {
 		fmt.Fprintln(stderr, "nfgo replay: --host DIR is required: a snapshot directory (nfgo snapshot DIR makes one)")
 		return 2
@@ -240,6 +243,7 @@ func cmdTrace(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	rules6 := fs.String("rules6", "", "ip6tables-save file (default: the snapshot's ip6tables-save.txt)")
 	at := fs.String("time", "", "clock of the first packet, RFC 3339 (default: now); later packets follow 1 ms apart")
 	asJSON := fs.Bool("json", false, "print one JSON object per packet")
+	legacy := fs.Bool("legacy-xtables", false, "evaluate -m limit as iptables-legacy's xt_limit rather than iptables-nft's nftables limit expression")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, traceUsage+packet.LineSyntax+"\nOptions:\n")
 		fs.PrintDefaults()
@@ -251,6 +255,7 @@ func cmdTrace(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
+	ext.LegacyXtables = *legacy
 	if *hostDir == "" {
 		fmt.Fprintln(stderr, "nfgo trace: --host DIR is required: a snapshot directory (nfgo snapshot DIR makes one)")
 		return 2
