@@ -231,6 +231,9 @@ func TestMatchesAgainstKernel(t *testing.T) {
 			t.Skip("skipping: needs " + bin + " (ip_tables is the reference)")
 		}
 	}
+	// The rules go through ip_tables, so the xt semantics apply.
+	defer func(old bool) { ext.LegacyXtables = old }(ext.LegacyXtables)
+	ext.LegacyXtables = true
 	nsA := fmt.Sprintf("nfx-hdr-a%d", os.Getpid())
 	nsB := fmt.Sprintf("nfx-hdr-b%d", os.Getpid())
 	run := func(args ...string) {

@@ -2,12 +2,62 @@ package ext
 
 import (
 	"github.com/nfgo/nfgo/nf"
+	"github.com/nfgo/nfgo/packet"
 )
 
-// Evaluation of -m tcp and -m udp, as xt_tcpudp.c's tcp_mt and udp_mt.
+// Evaluation of -m tcp and -m udp. iptables-nft turns both into native
+// nf_tables payload comparisons (except tcp with --tcp-option, which stays
+// the xt match), and those behave differently from xt_tcpudp.c's tcp_mt
+// and udp_mt on malformed packets: nothing is dropped, and the fields are
+// read wherever the transport header would start, in a non-first fragment
+// too; a field past the end of the packet does not match. With
+// LegacyXtables the xt semantics apply (iptables-legacy).
+
+// nftThoff is nft_pktinfo's transport offset: after the IPv4 header even
+// in a non-first fragment; for IPv6 what ipv6_find_hdr found, which stays
+// 0 for a non-first fragment.
+func nftThoff(p *packet.Packet) int {
+	if p.L4Off >= 0 {
+		return p.L4Off
+	}
+	if p.Family == nf.IPv4 && len(p.Data) >= 20 {
+		return packet.IPv4(p.Data).HeaderLen()
+	}
+	return 0
+}
+
+// nftPorts compares the ports an nft payload expression would load.
+func nftPorts(p *packet.Packet, src, dst *PortRange) bool {
+	off := nftThoff(p)
+	if src.Active() {
+		b := hdrAt(p, off, 2)
+		if b == nil || !src.Match(be16(b)) {
+			return false
+		}
+	}
+	if dst.Active() {
+		b := hdrAt(p, off+2, 2)
+		if b == nil || !dst.Match(be16(b)) {
+			return false
+		}
+	}
+	return true
+}
 
 func (m *tcpMatch) Match(e *Env) bool {
 	p := e.Pkt
+	if !LegacyXtables && !m.OptionSet {
+		if !nftPorts(p, &m.Src, &m.Dst) {
+			return false
+		}
+		if m.FlagsSet && (m.FlagMask != 0 || m.InvFlags) {
+			b := hdrAt(p, nftThoff(p)+13, 1)
+			if b == nil || (b[0]&m.FlagMask == m.Flags) == m.InvFlags {
+				return false
+			}
+		}
+		return true
+	}
 	if p.FragOff != 0 {
 		// A TCP fragment at offset 8 bytes could rewrite the flags of
 		// the first one: the kernel drops it outright.
@@ -62,6 +112,9 @@ func tcpHasOption(opts []byte, kind uint8) bool {
 
 func (m *udpMatch) Match(e *Env) bool {
 	p := e.Pkt
+	if !LegacyXtables {
+		return nftPorts(p, &m.Src, &m.Dst)
+	}
 	if p.FragOff != 0 {
 		return false
 	}
