@@ -394,4 +394,3 @@ func ifIndex(fd int, dev string) (int, error) {
 	}
 	return int(req.index), nil
 }
-

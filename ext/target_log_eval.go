@@ -193,7 +193,6 @@ func appendIPv6(dst, a []byte) []byte {
 	return dst
 }
 
-
 // logPkt is one packet being printed. data plays the skb: headers are
 // read at offsets into it and fail past its end, as skb_header_pointer.
 type logPkt struct {
