@@ -25,6 +25,9 @@ type Options struct {
 	Rules4, Rules6 string // ruleset files; "" for the snapshot's iptables-save.txt / ip6tables-save.txt
 	// Path asks for every step of every packet in its Report.
 	Path bool
+	// Quiet leaves the trace out altogether, for Run: no Report, no
+	// changes or generated-packet details, nothing allocated per packet.
+	Quiet bool
 	// Log receives each LOG/TRACE line, the text dmesg shows after the
 	// timestamp.
 	Log func(line string)
@@ -73,6 +76,9 @@ func Open(o Options) (*Session, error) {
 		Log:       s.log,
 		Emit:      s.emit,
 		Generated: s.generated,
+	}
+	if o.Quiet {
+		cfg.Trace, cfg.Generated = nil, nil
 	}
 	if s.engine, err = pipeline.New(cfg); err != nil {
 		return nil, err
@@ -123,6 +129,16 @@ func (s *Session) Process(p *packet.Packet, local bool) *Report {
 	r.Fate = fateOf(res)
 	s.cur, s.gen = nil, nil
 	return r
+}
+
+// Run processes a packet without a Report: the fast path for Quiet
+// sessions (nfgo bench, embedding).
+func (s *Session) Run(p *packet.Packet, local bool) pipeline.Result {
+	s.now = p.Timestamp
+	if local {
+		return s.engine.Output(p)
+	}
+	return s.engine.Receive(p)
 }
 
 // Reject records a packet that could not be taken at all (not IP, bad

@@ -30,6 +30,8 @@ Usage:
       Replay a pcap/pcapng capture through a host's rulesets.
   nfgo snapshot DIR
       Save this host's addresses, routes, neighbours, rules and sysctls.
+  nfgo bench --host DIR [--time D] CAPTURE
+      Measure the per-packet path on a capture's packets.
 
 Run "nfgo COMMAND -h" for a command's options.
 `
@@ -58,6 +60,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return cmdReplay(args[1:], stdout, stderr)
 	case "snapshot":
 		return cmdSnapshot(args[1:], stdout, stderr)
+	case "bench":
+		return cmdBench(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
