@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nfgo/nfgo/ext"
 	"github.com/nfgo/nfgo/nf"
 	"github.com/nfgo/nfgo/packet"
 	"github.com/nfgo/nfgo/ruleset"
@@ -34,6 +35,8 @@ func frag6(off uint16, nh uint8) *packet.Packet {
 // offset, and the packet is dropped on the spot; one naming UDP is
 // matched as UDP.
 func TestIPv6ProtoAfterFragment(t *testing.T) {
+	defer func(old bool) { ext.LegacyXtables = old }(ext.LegacyXtables)
+	ext.LegacyXtables = true
 	rs := ruleset.New(nf.IPv6)
 	if err := rs.Restore(strings.NewReader(`*raw
 :PREROUTING ACCEPT [0:0]
@@ -72,6 +75,38 @@ COMMIT
 	want = "[3:168] -A PREROUTING\n[1:56] -A PREROUTING -p udp\n[1:56] -A PREROUTING ! -p tcp\n[0:0] -A PREROUTING -p tcp -m tcp"
 	if got := counters(rs, "raw"); !strings.Contains(got, want) {
 		t.Errorf("tcp fragment: counters\n%s\nwant\n%s", got, want)
+	}
+}
+
+// iptables-nft: -p is "meta l4proto". A later fragment whose fragment
+// header names another extension header leaves the protocol unset, so
+// neither -p nor ! -p match and nothing is dropped; the tcp match's
+// full port range loads nothing and matches a TCP fragment.
+func TestIPv6ProtoAfterFragmentNft(t *testing.T) {
+	rs := ruleset.New(nf.IPv6)
+	if err := rs.Restore(strings.NewReader(`*raw
+:PREROUTING ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A PREROUTING
+-A PREROUTING -p udp
+-A PREROUTING ! -p tcp
+-A PREROUTING -p tcp -m tcp --dport 0:65535
+COMMIT
+`), ruleset.RestoreOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	e, err := New(Config{Rules6: rs, Router: fakeRouter{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Receive(frag6(1, 17))
+	if r := e.Receive(frag6(1, 60)); strings.Contains(r.String(), "hotdrop") {
+		t.Errorf("fragment followed by an extension header: %q, want no drop", r)
+	}
+	e.Receive(frag6(1, 6))
+	want := "[3:168] -A PREROUTING\n[1:56] -A PREROUTING -p udp\n[1:56] -A PREROUTING ! -p tcp\n[1:56] -A PREROUTING -p tcp -m tcp"
+	if got := counters(rs, "raw"); !strings.Contains(got, want) {
+		t.Errorf("counters\n%s\nwant\n%s", got, want)
 	}
 }
 

@@ -194,7 +194,22 @@ func (e *Engine) ruleMatches(r *cRule, env *ext.Env) bool {
 	}
 	// -p all (0) tests nothing, even inverted, as ipt_packet_match and
 	// ip6_packet_match (IP6T_F_PROTO is set only for a protocol).
-	if rr.Proto != 0 {
+	if rr.Proto != 0 && env.Family == nf.IPv6 && !ext.LegacyXtables {
+		// iptables-nft: -p is "meta l4proto", from ipv6_find_hdr with
+		// IP6_FH_F_AUTH (it stops at an AH header). When the walk
+		// fails (a non-first fragment followed by another extension
+		// header) the protocol is unset and neither -p nor ! -p match.
+		if p.FragOff != 0 && ext6AfterFrag(p.Proto) {
+			return false
+		}
+		l4 := p.Proto
+		if p.ExtHdrs&packet.ExtAuth != 0 {
+			l4 = nf.ProtoAH
+		}
+		if (l4 == rr.Proto) == rr.InvProto {
+			return false
+		}
+	} else if rr.Proto != 0 {
 		if env.Family == nf.IPv6 && p.FragOff != 0 && ext6AfterFrag(p.Proto) {
 			// ipv6_find_hdr cannot see past a non-first fragment
 			// followed by another extension header: -ENOENT with a

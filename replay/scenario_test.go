@@ -329,8 +329,11 @@ func writeScenarioOut(t *testing.T, dir, snap string, pcapng []byte, log []strin
 		text += "\n"
 	}
 	os.WriteFile(filepath.Join(dir, "kernel-log.txt"), []byte(text), 0o644)
-	if c, err := lab.Save(nf.IPv4, true); err == nil {
+	if c, err := lab.Save(nf.IPv4, true); err == nil && c != "" {
 		os.WriteFile(filepath.Join(dir, "kernel-counters.txt"), []byte(c), 0o644)
+	}
+	if c, err := lab.Save(nf.IPv6, true); err == nil && c != "" {
+		os.WriteFile(filepath.Join(dir, "kernel-counters6.txt"), []byte(c), 0o644)
 	}
 }
 
