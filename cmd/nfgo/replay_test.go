@@ -3,10 +3,15 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/nfgo/nfgo/capture"
+	"github.com/nfgo/nfgo/packet"
 )
 
 func runNfgo(t *testing.T, stdin string, args ...string) (string, string, int) {
@@ -126,5 +131,82 @@ func TestTraceFromStdin(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("missing %q in\n%s", want, out)
 		}
+	}
+}
+
+// --out writes what leaves the host: here the RST a REJECT sends back,
+// framed with the egress interface's MAC and the gateway's from
+// ip-neigh.json, in a pcapng interface named after the egress interface.
+func TestReplayOutWritesEmittedFrames(t *testing.T) {
+	src := "../../examples/ssh-trace"
+	dir := t.TempDir()
+	for _, f := range []string{"ip-addr.json", "ip-route.json", "ip6-route.json", "ip-neigh.json", "ip-rule.json", "sysctl.conf"} {
+		b, err := os.ReadFile(filepath.Join(src, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, f), b, 0o644)
+	}
+	rules := "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A INPUT -p tcp -m tcp --dport 23 -j REJECT --reject-with tcp-reset\nCOMMIT\n"
+	os.WriteFile(filepath.Join(dir, "iptables-save.txt"), []byte(rules), 0o644)
+
+	pl, err := packet.ParseLine("in eth0 tcp 203.0.113.50:40000 > 172.16.0.10:23 syn seq 100")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := pl.Packet()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var capBuf bytes.Buffer
+	w := capture.NewPcapngWriter(&capBuf)
+	id, _ := w.Interface("eth0", packet.LinkEthernet)
+	frame := packet.EncodeEthernet([6]byte{0x00, 0x16, 0x3e, 0x0c, 0x35, 0x51}, [6]byte{0xee, 0xff, 0xff, 0xff, 0xff, 0xff}, p.Family, p.Data, nil)
+	w.WritePacket(id, 1_700_000_000_000_000_000, frame)
+	w.Close()
+	capPath, outPath := filepath.Join(dir, "in.pcapng"), filepath.Join(dir, "out.pcapng")
+	os.WriteFile(capPath, capBuf.Bytes(), 0o644)
+
+	stdout, errs, code := runNfgo(t, "", "replay", "--host", dir, "--out", outPath, capPath)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if !strings.Contains(stdout, "rejected by filter INPUT rule 1") || !strings.Contains(stdout, "generated tcp 172.16.0.10:23 > 203.0.113.50:40000 [R.]") {
+		t.Errorf("fate lines:\n%s", stdout)
+	}
+	f, err := os.Open(outPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cr, err := capture.Open(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec capture.Record
+	if err := cr.Next(&rec); err != nil {
+		t.Fatalf("no emitted packet: %v", err)
+	}
+	if rec.IfName != "eth0" || rec.LinkType != packet.LinkEthernet || rec.Timestamp != 1_700_000_000_000_000_000 {
+		t.Errorf("record: if %q link %d ts %d", rec.IfName, rec.LinkType, rec.Timestamp)
+	}
+	var fr packet.Frame
+	if err := packet.DecodeFrame(rec.LinkType, rec.Data, &fr); err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprintf("% x", fr.MAC[:12]); got != "ee ff ff ff ff ff 00 16 3e 0c 35 51" {
+		t.Errorf("Ethernet addresses %s, want the gateway's then eth0's", got)
+	}
+	var q packet.Packet
+	fr.Fill(&q)
+	if err := q.Parse(); err != nil {
+		t.Fatal(err)
+	}
+	th := q.TCP()
+	if th == nil || th.Flags() != packet.TCPRst|packet.TCPAck || th.Ack() != 101 || q.Dst().String() != "203.0.113.50" {
+		t.Errorf("emitted packet is not the RST answering the SYN: %x", q.Data)
+	}
+	if err := cr.Next(&rec); err != io.EOF {
+		t.Errorf("more than one emitted packet (%v)", err)
 	}
 }
