@@ -36,7 +36,7 @@ type Conn struct {
 	Orig, Reply Tuple
 	Confirmed   bool
 	SeenReply   bool
-	Mark        uint32
+	mark        uint32
 }
 
 // Dir is a packet's direction within its connection.
@@ -128,7 +128,7 @@ func (tr *Tracker) In(env *ext.Env, hook nf.Hook) bool {
 
 // Confirm inserts a new connection into the table.
 func (tr *Tracker) Confirm(env *ext.Env) {
-	if !tr.state.new || tr.state.conn == nil || env.Conn != tr.state.conn {
+	if !tr.state.new || tr.state.conn == nil || env.Conn != ext.Conn(tr.state.conn) {
 		return
 	}
 	c := tr.state.conn
@@ -140,5 +140,39 @@ func (tr *Tracker) Confirm(env *ext.Env) {
 
 // IsNew reports whether the packet created its connection.
 func (tr *Tracker) IsNew(env *ext.Env) bool {
-	return tr.state.new && env.Conn == tr.state.conn
+	return tr.state.new && env.Conn == ext.Conn(tr.state.conn)
 }
+
+func (t Tuple) ext() ext.CtTuple {
+	return ext.CtTuple{Src: t.Src, Dst: t.Dst, SrcPort: t.SrcPort, DstPort: t.DstPort, Proto: t.Proto}
+}
+
+// The ext.Conn view of a connection.
+
+func (c *Conn) Tuple(reply bool) ext.CtTuple {
+	if reply {
+		return c.Reply.ext()
+	}
+	return c.Orig.ext()
+}
+
+func (c *Conn) Status() uint32 {
+	var s uint32
+	if c.SeenReply {
+		s |= ext.CTStatusSeenReply
+	}
+	if c.Confirmed {
+		s |= ext.CTStatusConfirmed
+	}
+	return s
+}
+
+func (c *Conn) Mark() uint32                   { return c.mark }
+func (c *Conn) SetMark(m uint32)               { c.mark = m }
+func (c *Conn) Labels() [2]uint64              { return [2]uint64{} }
+func (c *Conn) SetLabels([2]uint64)            {}
+func (c *Conn) Zone() uint16                   { return 0 }
+func (c *Conn) Helper() string                 { return "" }
+func (c *Conn) Expires(int64) uint32           { return 0 }
+func (c *Conn) Counters(bool) (uint64, uint64) { return 0, 0 }
+func (c *Conn) TCPState() (uint8, bool)        { return 0, false }

@@ -103,12 +103,20 @@ type Env struct {
 	QueueNum uint16
 	Bypass   bool
 
-	// Conn is the packet's conntrack entry, nil when untracked or when
-	// conntrack has not seen it. Conntrack-aware extensions type-assert it.
-	Conn any
-	// CtInfo is the packet's conntrack state bits (ext.CtState*), 0 when
+	// Conn is the packet's conntrack entry (a Conn), nil when untracked,
+	// invalid, or when conntrack has not seen it.
+	Conn Conn
+	// CtState is the packet's conntrack state bits (ext.CtState*), 0 when
 	// conntrack did not classify it.
 	CtState uint8
+	// CtReply is set when the packet travels in its connection's reply
+	// direction.
+	CtReply bool
+	// CtTemplate is what a CT or NOTRACK target in the raw table asked
+	// for; nil when none did.
+	CtTemplate *CtTemplate
+	// CtTable is the conntrack table, nil without conntrack.
+	CtTable CtTable
 }
 
 // Conntrack state bits as the state and conntrack matches test them
