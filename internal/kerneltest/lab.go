@@ -78,6 +78,7 @@ type Lab struct {
 	logs    []LogEntry // this lab's LOG lines read so far
 	lock    *os.File
 	closed  bool
+	ctev    *ctEvents // a running conntrack -E, if any
 }
 
 // Kernel settings that keep the DUT from sending anything on its own, so
@@ -391,6 +392,10 @@ func (l *Lab) Close() {
 		return
 	}
 	l.closed = true
+	if l.ctev != nil && l.ctev.cmd.Process != nil {
+		l.ctev.cmd.Process.Kill()
+		l.ctev.cmd.Wait()
+	}
 	for _, fd := range []*int{&l.injFD, &l.capFD} {
 		if *fd >= 0 {
 			syscall.Close(*fd)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -373,5 +374,42 @@ func TestLabsTakeTurns(t *testing.T) {
 	a, b := <-spans, <-spans
 	if a.from.Before(b.to) && b.from.Before(a.to) {
 		t.Errorf("two labs were alive at once: %v-%v and %v-%v", a.from, a.to, b.from, b.to)
+	}
+}
+
+// The lab shows the DUT's conntrack table and events through the real
+// conntrack tool: a forwarded UDP datagram makes one UNREPLIED entry and
+// a [NEW] event.
+func TestLabConntrack(t *testing.T) {
+	if _, err := exec.LookPath("conntrack"); err != nil {
+		t.Skip("skipping: needs conntrack (apt-get install conntrack)")
+	}
+	lab := NewLab(t, LabConfig{
+		Ifaces: []LabIface{
+			{Name: "eth0", MAC: "02:00:00:00:0e:01", PeerMAC: "02:00:00:00:0e:02", Addrs: []string{"192.0.2.1/24"}},
+			{Name: "eth1", MAC: "02:00:00:00:0e:11", PeerMAC: "02:00:00:00:0e:12", Addrs: []string{"198.51.100.1/24"}},
+		},
+		Neigh:   []string{"198.51.100.7 lladdr 02:00:00:00:0e:12 dev eth1"},
+		Sysctls: map[string]string{"net.ipv4.ip_forward": "1"},
+		Rules4:  "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A FORWARD -m conntrack --ctstate NEW\nCOMMIT\n",
+	})
+	if err := lab.StartConntrackEvents(); err != nil {
+		t.Fatal(err)
+	}
+	frame := ether("02:00:00:00:0e:01", "02:00:00:00:0e:02", 0x0800, ipv4("192.0.2.9", "198.51.100.7", 64, 17, udp(40000, 53, "q"), 6))
+	if err := lab.Inject("eth0", frame); err != nil {
+		t.Fatal(err)
+	}
+	events := lab.ConntrackEvents()
+	entries, err := lab.Conntrack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "src=192.0.2.9 dst=198.51.100.7 sport=40000 dport=53 [UNREPLIED] src=198.51.100.7 dst=192.0.2.9 sport=53 dport=40000"
+	if len(entries) != 1 || !strings.Contains(entries[0], want) || !strings.HasPrefix(entries[0], "udp      17 ") {
+		t.Errorf("conntrack -L:\n%s\nwant one udp entry with %q", strings.Join(entries, "\n"), want)
+	}
+	if len(events) != 1 || !strings.HasPrefix(events[0], "    [NEW] udp      17 30 ") || !strings.Contains(events[0], want) {
+		t.Errorf("conntrack -E:\n%s", strings.Join(events, "\n"))
 	}
 }
