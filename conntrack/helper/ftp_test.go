@@ -44,7 +44,7 @@ func TestFTPActiveAndPassive(t *testing.T) {
 	if e == nil || e.DstPort != 6275 || e.Dst.String() != "192.0.2.10" || e.Type != FTPEprt {
 		t.Fatalf("EPRT: %+v", e)
 	}
-	e = step(1, 1063, "229 Entering Extended Passive Mode (|||6446|)\r\n")
+	e = step(1, 1062, "229 Entering Extended Passive Mode (|||6446|)\r\n")
 	if e == nil || e.DstPort != 6446 || e.Dst.String() != "198.51.100.21" || e.Type != FTPEpsv {
 		t.Fatalf("229: %+v", e)
 	}
