@@ -55,9 +55,21 @@ func newConnlimitData() *connlimitData {
 // nothing can be counted (no tuple can be taken from the packet) the
 // kernel drops the packet (hotdrop).
 func (m *connlimitMatch) Match(e *Env) bool {
+	n := m.count(e)
+	if n == 0 {
+		// "kmalloc failed or tuple couldn't be found, drop it entirely"
+		e.HotDrop = true
+		return false
+	}
+	return (n > int(m.Limit)) != (m.Flags&ConnlimitInvert != 0)
+}
+
+// count returns the number of connections in the packet's group after
+// counting the packet's own.
+func (m *connlimitMatch) count(e *Env) int {
 	d := m.data
 	if d == nil {
-		return false
+		return 0
 	}
 	var key connlimitKey
 	switch {
@@ -85,12 +97,7 @@ func (m *connlimitMatch) Match(e *Env) bool {
 	d.mu.Lock()
 	n := d.count(e, key)
 	d.mu.Unlock()
-	if n == 0 {
-		// "kmalloc failed or tuple couldn't be found, drop it entirely"
-		e.HotDrop = true
-		return false
-	}
-	return (n > int(m.Limit)) != (m.Flags&ConnlimitInvert != 0)
+	return n
 }
 
 // count is count_tree for a packet.
