@@ -1,6 +1,12 @@
 package ext
 
-import "fmt"
+import (
+	"encoding/binary"
+	"fmt"
+	"math/bits"
+
+	"github.com/nfgo/nfgo/packet"
+)
 
 // cluster: -m cluster (libxt_cluster, xt_cluster.c).
 
@@ -97,4 +103,89 @@ func (m *clusterMatch) Print(b *Buf, _ bool) {
 		b.S("!")
 	}
 	b.S(fmt.Sprintf("node_mask=0x%08x total_nodes=%d hash_seed=0x%08x", m.NodeMask, m.TotalNodes, m.HashSeed))
+}
+
+// Match is xt_cluster_mt: the connection (its master's for an expected
+// one) is hashed by its original source address into one of the nodes;
+// the packet matches when that node is in the local node mask. Packets
+// without a connection never match, inverted or not. Like the kernel,
+// the match turns a PACKET_MULTICAST packet to a unicast address into
+// PACKET_HOST (cluster nodes share a multicast MAC address).
+func (m *clusterMatch) Match(e *Env) bool {
+	p := e.Pkt
+	if p.PktType == packet.PacketMulticast && !p.Dst().IsMulticast() {
+		p.PktType = packet.PacketHost
+	}
+	ct := e.Conn
+	if ct == nil {
+		return false
+	}
+	if master := connMaster(ct); master != nil {
+		ct = master
+	}
+	src := ct.Tuple(false).Src
+	var h uint32
+	if src.Is4() || src.Is4In6() {
+		b := src.Unmap().As4()
+		// jhash_1word(a, seed) is jhash_3words(a, 0, 0, seed - 8).
+		h = jhash3(binary.LittleEndian.Uint32(b[:]), 0, 0, m.HashSeed-8)
+	} else {
+		b := src.As16()
+		var k [4]uint32
+		for i := range k {
+			k[i] = binary.LittleEndian.Uint32(b[4*i:])
+		}
+		h = jhash2x4(k, m.HashSeed)
+	}
+	node := uint32(uint64(h) * uint64(m.TotalNodes) >> 32) // reciprocal_scale
+	return (uint64(1)<<node&uint64(m.NodeMask) != 0) != (m.Flags&ClusterInvert != 0)
+}
+
+// jhash2x4 is the kernel's jhash2 over four words (an IPv6 address as
+// the CPU loads it, little-endian here as on x86).
+func jhash2x4(k [4]uint32, initval uint32) uint32 {
+	a := 0xdeadbeef + 4<<2 + initval
+	b, c := a, a
+	a += k[0]
+	b += k[1]
+	c += k[2]
+	a -= c
+	a ^= bits.RotateLeft32(c, 4)
+	c += b
+	b -= a
+	b ^= bits.RotateLeft32(a, 6)
+	a += c
+	c -= b
+	c ^= bits.RotateLeft32(b, 8)
+	b += a
+	a -= c
+	a ^= bits.RotateLeft32(c, 16)
+	c += b
+	b -= a
+	b ^= bits.RotateLeft32(a, 19)
+	a += c
+	c -= b
+	c ^= bits.RotateLeft32(b, 4)
+	b += a
+	a += k[3]
+	// __jhash_final is jhash3's tail with its initial value taken out.
+	return jhashFinal(a, b, c)
+}
+
+func jhashFinal(a, b, c uint32) uint32 {
+	c ^= b
+	c -= bits.RotateLeft32(b, 14)
+	a ^= c
+	a -= bits.RotateLeft32(c, 11)
+	b ^= a
+	b -= bits.RotateLeft32(a, 25)
+	c ^= b
+	c -= bits.RotateLeft32(b, 16)
+	a ^= c
+	a -= bits.RotateLeft32(c, 4)
+	b ^= a
+	b -= bits.RotateLeft32(a, 14)
+	c ^= b
+	c -= bits.RotateLeft32(b, 24)
+	return c
 }

@@ -123,3 +123,41 @@ func (m *connbytesMatch) Print(b *Buf, _ bool) {
 	m.fromTo(b, "")
 	b.S(" connbytes mode ").S(connbytesModes[m.What]).S(" connbytes direction ").S(connbytesDirs[m.Direction])
 }
+
+// Match is connbytes_mt over the connection's accounting counters, which
+// include the current packet (conntrack counts it on entry). Without a
+// connection it does not match. The kernel also fails the match for a
+// connection without an accounting extension; loading a connbytes rule
+// turns net.netfilter.nf_conntrack_acct on ("Forcing CT accounting to
+// be enabled"), so only connections created before that lack one.
+func (m *connbytesMatch) Match(e *Env) bool {
+	ct := e.Conn
+	if ct == nil {
+		return false
+	}
+	var pkts, bytes uint64
+	if m.Direction != ConnbytesDirReply {
+		pkts, bytes = ct.Counters(false)
+	}
+	if m.Direction != ConnbytesDirOriginal {
+		p, b := ct.Counters(true)
+		pkts += p
+		bytes += b
+	}
+	var what uint64
+	switch m.What {
+	case ConnbytesPkts:
+		what = pkts
+	case ConnbytesBytes:
+		what = bytes
+	case ConnbytesAvgPkt:
+		if pkts != 0 {
+			what = bytes / pkts
+		}
+	}
+	if m.To >= m.From {
+		return what >= m.From && what <= m.To
+	}
+	// Inverted: From and To are stored swapped.
+	return what < m.To || what > m.From
+}

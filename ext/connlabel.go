@@ -145,3 +145,31 @@ func (m *connlabelMatch) Print(b *Buf, numeric bool) {
 		b.S(" set")
 	}
 }
+
+// Match is connlabel_mt. Without a connection it returns the inversion
+// flag ("if (ct == NULL) return invert;"), so "! --label X" matches
+// INVALID and UNTRACKED packets. --set sets the bit when it is clear
+// (the kernel then reports IPCT_LABEL: Conn.SetLabels is called only on
+// a change) and matches as if it had been set.
+//
+// The kernel also returns the inversion flag for a connection without a
+// labels extension, which one created before the first connlabel rule
+// was loaded lacks; Conn cannot tell that apart from "no label set".
+func (m *connlabelMatch) Match(e *Env) bool {
+	inv := m.Options&ConnlabelInvert != 0
+	ct := e.Conn
+	if ct == nil || m.Bit > connlabelMaxBit {
+		return inv
+	}
+	l := ct.Labels()
+	w, bit := m.Bit/64, uint64(1)<<(m.Bit%64)
+	if l[w]&bit != 0 {
+		return !inv
+	}
+	if m.Options&ConnlabelSet != 0 {
+		l[w] |= bit
+		ct.SetLabels(l)
+		return !inv
+	}
+	return inv
+}

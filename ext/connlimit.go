@@ -21,6 +21,8 @@ type connlimitMatch struct {
 	Flags   uint32
 	which   string
 	addrOpt string
+
+	data *connlimitData // the rule's connection lists (nf_conncount_data)
 }
 
 func init() {
@@ -81,6 +83,7 @@ func (m *connlimitMatch) Final(r *RuleInfo) error {
 		m.MaskLen = m2Bits(m.Family)
 	}
 	m.Mask = m2PrefixMask(m.Family, m.MaskLen)
+	m.data = newConnlimitData()
 	if m.which == "" {
 		return Errorf("You must specify \"--connlimit-above\" or \"--connlimit-upto\".")
 	}
@@ -116,12 +119,3 @@ func (m *connlimitMatch) Print(b *Buf, _ bool) {
 	}
 	b.U(uint64(m.Limit))
 }
-
-// CanEval: connlimit counts the connections conntrack holds per address
-// group (nf_conncount), which the interim conntrack table does not keep.
-func (m *connlimitMatch) CanEval() (bool, string) {
-	return false, "connection counting needs conntrack's per-address connection lists"
-}
-
-// Match never matches; CanEval keeps rules with connlimit from evaluating.
-func (m *connlimitMatch) Match(*Env) bool { return false }

@@ -44,3 +44,12 @@ func (m *connmarkMatch) Print(b *Buf, _ bool) {
 	}
 	m1MarkMask(b, m.Mark, m.Mask)
 }
+
+// Match is connmark_mt: the connection's mark under the mask. Packets
+// without a connection (INVALID, UNTRACKED) never match, inverted or not.
+func (m *connmarkMatch) Match(e *Env) bool {
+	if e.Conn == nil {
+		return false
+	}
+	return (e.Conn.Mark()&m.Mask == m.Mark) != m.Inv
+}

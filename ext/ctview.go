@@ -69,6 +69,10 @@ type CtTemplate struct {
 	NoTrack bool   // NOTRACK, CT --notrack: the packet is UNTRACKED
 	Helper  string // CT --helper: attach this helper to a new connection
 	Zone    uint16 // CT --zone
+	// ZoneFromMark takes the zone from the packet's mark (CT --zone mark:
+	// skb->mark & 0xffff when conntrack looks the packet up,
+	// NF_CT_FLAG_MARK) instead of Zone.
+	ZoneFromMark bool
 	// ZoneDir restricts the zone to one direction (CT --zone-orig: 1,
 	// --zone-reply: 2; 0 both).
 	ZoneDir uint8
@@ -88,4 +92,20 @@ type CtTable interface {
 	// Lookup finds the connection a tuple belongs to (either direction)
 	// in a zone.
 	Lookup(t CtTuple, zone uint16) (Conn, bool)
+}
+
+// ConnMaster is implemented by a Conn that can be an expected connection
+// (the kernel's ct->master): Master returns the connection whose helper
+// expected this one, or a nil interface when none did. The helper and
+// cluster matches read it; a Conn without the method has no master.
+type ConnMaster interface {
+	Master() Conn
+}
+
+// connMaster returns ct's master connection, nil when it has none.
+func connMaster(ct Conn) Conn {
+	if cm, ok := ct.(ConnMaster); ok {
+		return cm.Master()
+	}
+	return nil
 }

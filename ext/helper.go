@@ -43,3 +43,29 @@ func (m *helperMatch) Print(b *Buf, _ bool) {
 	}
 	b.S("\"").S(m.Name).S("\"")
 }
+
+// Match is helper_mt. It tests the helper of the connection's master: a
+// connection a helper expected (FTP data, TFTP transfer) matches the
+// name of its master's helper, the helper's own control connection does
+// not. Without a master with a helper the result is the inversion flag.
+// An empty name matches any helper; otherwise the kernel compares
+// strlen(helper->name) bytes, so the rule's name must start with the
+// helper's ("ftp-21" matches helper "ftp").
+func (m *helperMatch) Match(e *Env) bool {
+	if e.Conn == nil {
+		return m.Invert
+	}
+	master := connMaster(e.Conn)
+	if master == nil {
+		return m.Invert
+	}
+	h := master.Helper()
+	if h == "" {
+		return m.Invert
+	}
+	if m.Name == "" {
+		return !m.Invert
+	}
+	hit := len(m.Name) >= len(h) && m.Name[:len(h)] == h
+	return hit != m.Invert
+}

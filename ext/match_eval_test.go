@@ -78,7 +78,6 @@ func TestMatchesThatCannotEvaluate(t *testing.T) {
 		"-A INPUT -m cpu --cpu 0",
 		"-A INPUT -m socket",
 		"-A INPUT -p tcp -m osf --genre Linux",
-		"-A INPUT -m connbytes --connbytes 1: --connbytes-dir both --connbytes-mode bytes",
 		"-A OUTPUT -m owner --gid-owner 1 --suppl-groups",
 	}
 	for _, s := range rules {

@@ -47,8 +47,3 @@ func (m *setMatch) Match(*Env) bool { return false }
 func (m *setMatch) CanEval() (bool, string) {
 	return false, "needs the host's ipsets"
 }
-
-func (m *connbytesMatch) Match(*Env) bool { return false }
-func (m *connbytesMatch) CanEval() (bool, string) {
-	return false, "needs conntrack byte and packet counters"
-}

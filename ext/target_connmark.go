@@ -159,3 +159,37 @@ func (t *connmarkTarget) Print(b *Buf, _ bool) {
 		b.S(" ").S(t.shiftName()).S(" ").U(uint64(t.ShiftBits))
 	}
 }
+
+// Target is connmark_tg_shift (revision 1 is revision 2 without a
+// shift). Without a connection it does nothing. The connection's mark is
+// written only when it changes, which is when the kernel reports
+// IPCT_MARK: Conn.SetMark is called only then.
+func (t *connmarkTarget) Target(e *Env) Verdict {
+	ct := e.Conn
+	if ct == nil {
+		return VerdictContinue
+	}
+	shift := func(v uint32) uint32 {
+		if t.ShiftRight {
+			return v >> t.ShiftBits
+		}
+		return v << t.ShiftBits
+	}
+	switch t.Mode {
+	case ConnmarkSet:
+		old := ct.Mark()
+		// The shift applies to the whole new mark here, unlike save and
+		// restore where it applies to the masked part only.
+		if n := shift((old &^ t.CtMask) ^ t.CtMark); n != old {
+			ct.SetMark(n)
+		}
+	case ConnmarkSave:
+		old := ct.Mark()
+		if n := (old &^ t.CtMask) ^ shift(e.Pkt.Mark&t.NfMask); n != old {
+			ct.SetMark(n)
+		}
+	case ConnmarkRestore:
+		e.Pkt.Mark = (e.Pkt.Mark &^ t.NfMask) ^ shift(ct.Mark()&t.CtMask)
+	}
+	return VerdictContinue
+}

@@ -19,6 +19,8 @@ type ctTarget struct {
 	ZoneOrig  bool // XT_CT_ZONE_DIR_ORIG
 	ZoneReply bool // XT_CT_ZONE_DIR_REPL
 	ZoneMark  bool // XT_CT_ZONE_MARK: the zone comes from the packet mark
+
+	tmpl *CtTemplate // the rule's template, built once by Final
 }
 
 type t2Event struct {
@@ -137,7 +139,54 @@ func (t *ctTarget) Parse(u *Use) error {
 	return err
 }
 
-func (t *ctTarget) Final(*RuleInfo) error { return nil }
+func (t *ctTarget) Final(*RuleInfo) error {
+	t.tmpl = t.template()
+	return nil
+}
+
+// template builds the conntrack template the rule attaches to packets,
+// as xt_ct_tg_check allocates it once per rule. --notrack wins over
+// every other option (the kernel allocates no template then).
+func (t *ctTarget) template() *CtTemplate {
+	if t.Notrack {
+		return &CtTemplate{NoTrack: true}
+	}
+	c := &CtTemplate{Helper: t.Helper, Zone: t.Zone, ZoneFromMark: t.ZoneMark,
+		Timeout: t.Timeout, Events: t.CTEvents, ExpEvents: t.ExpEvents}
+	switch {
+	case t.ZoneOrig && !t.ZoneReply:
+		c.ZoneDir = 1
+	case t.ZoneReply && !t.ZoneOrig:
+		c.ZoneDir = 2
+	}
+	return c
+}
+
+// Target is xt_ct_target and notrack_tg. A packet that already has a
+// conntrack reference (an earlier CT or NOTRACK rule, or a looped-back
+// packet conntrack saw on output) is left alone: the first rule wins.
+// --notrack makes the packet UNTRACKED at once, as nf_ct_set(skb, NULL,
+// IP_CT_UNTRACKED) does, so later rules in raw already see it so.
+//
+// Other templates take effect when conntrack runs. The kernel's later
+// raw rules see the template itself as the packet's conntrack (state
+// NEW, zero tuples); here they see no connection until conntrack ran.
+func (t *ctTarget) Target(e *Env) Verdict {
+	if e.CtTemplate != nil || e.Conn != nil || e.CtState != 0 {
+		return VerdictContinue
+	}
+	tm := t.tmpl
+	if tm == nil {
+		tm = t.template()
+		t.tmpl = tm
+	}
+	e.CtTemplate = tm
+	if tm.NoTrack {
+		e.CtState = CtStateUntracked
+		e.Conn = nil
+	}
+	return VerdictContinue
+}
 
 // Check mirrors xt_ct_tg_check: without --notrack a helper needs a known
 // helper for the rule's (non-inverted) L4 protocol, and a timeout policy
