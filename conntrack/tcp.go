@@ -689,8 +689,12 @@ func (st *TCPState) Packet(p *packet.Packet, c *TCPCall) TCPResult {
 	switch {
 	case st.RetransCount >= cfg.MaxRetrans && to[newState] > to[TCPTimeoutRetrans]:
 		timeout = to[TCPTimeoutRetrans]
-	case index == TCPIndexRst && newState == TCPEstablished && to[newState] > to[TCPTimeoutUnack]:
-		timeout = to[TCPTimeoutUnack]
+	case index == TCPIndexRst && newState == TCPEstablished:
+		// A RST that left ESTABLISHED (not the exact sequence number)
+		// gets the CLOSE timeout, whatever the ESTABLISHED one: what
+		// Linux 6.18 does (6.12 lowered it to the unacknowledged
+		// timeout only).
+		timeout = to[TCPClose]
 	case (st.Seen[0].Flags|st.Seen[1].Flags)&TCPFlagDataUnacknowledged != 0 && to[newState] > to[TCPTimeoutUnack]:
 		timeout = to[TCPTimeoutUnack]
 	case st.LastWin == 0 && to[newState] > to[TCPTimeoutRetrans]:

@@ -206,12 +206,34 @@ var tcpScenarios = []tcpScenario{
 		{from: 's', seg: "rst,ack seq 8001 ack 2001 win 0", state: "CLOSE", to: 10},
 	})},
 	// An in-window RST above the exact sequence keeps ESTABLISHED, for a
-	// challenge ACK, with the unacknowledged timeout.
+	// challenge ACK, with the CLOSE timeout.
 	{name: "inexact rst in window", steps: tcpSteps(tcpWithData, []tcpStep{
-		{from: 's', seg: "rst seq 8100 win 0", state: "ESTABLISHED", to: 300},
+		{from: 's', seg: "rst seq 8100 win 0", state: "ESTABLISHED", to: 10},
 		// The RST's sequence counts as unacknowledged data.
 		{from: 'c', seg: "ack seq 1001 ack 8001 win 65535", state: "ESTABLISHED", to: 300},
 		{from: 's', seg: "rst seq 8001 win 0", state: "CLOSE", to: 10},
+	})},
+	{name: "inexact rst timeouts", sysctls: map[string]string{
+		"nf_conntrack_tcp_timeout_close": "7", "nf_conntrack_tcp_timeout_unacknowledged": "250", "nf_conntrack_tcp_timeout_max_retrans": "200",
+	}, steps: tcpSteps(tcpHandshake, []tcpStep{
+		{from: 's', seg: "rst seq 5100 win 0", state: "ESTABLISHED", to: 7},
+		{from: 'c', seg: "ack seq 1001 ack 5001 win 65535", state: "ESTABLISHED", to: 250},
+		{from: 's', seg: "rst,ack seq 5300 ack 1001 win 0", state: "ESTABLISHED", to: 7},
+	})},
+	{name: "inexact rst short established", sysctls: map[string]string{
+		"nf_conntrack_tcp_timeout_close": "150", "nf_conntrack_tcp_timeout_established": "100",
+	}, steps: tcpSteps(tcpHandshake[:2], []tcpStep{
+		{from: 'c', seg: "ack seq 1001 ack 5001 win 65535", state: "ESTABLISHED", to: 100, flags: "A"},
+		{from: 's', seg: "rst seq 5100 win 0", state: "ESTABLISHED", to: 150},
+	})},
+	{name: "inexact rst after retransmissions", sysctls: map[string]string{
+		"nf_conntrack_tcp_timeout_close": "7", "nf_conntrack_tcp_timeout_max_retrans": "200",
+	}, steps: tcpSteps(tcpHandshake, []tcpStep{
+		{from: 'c', seg: "psh,ack seq 1001 ack 5001 win 65535 len 100", state: "ESTABLISHED", to: 300},
+		{from: 'c', seg: "psh,ack seq 1001 ack 5001 win 65535 len 100", state: "ESTABLISHED", to: 300},
+		{from: 'c', seg: "psh,ack seq 1001 ack 5001 win 65535 len 100", state: "ESTABLISHED", to: 300},
+		{from: 'c', seg: "psh,ack seq 1001 ack 5001 win 65535 len 100", state: "ESTABLISHED", to: 200},
+		{from: 's', seg: "rst seq 5100 win 0", state: "ESTABLISHED", to: 200},
 	})},
 	// conntrack_inexact_rst.pkt: after FIN the state closes on RST, and a
 	// late RST is not INVALID.
@@ -305,7 +327,7 @@ var tcpScenarios = []tcpScenario{
 		{from: 's', seg: "rst seq 5042 win 0", state: "ESTABLISHED", inv: true, to: 432000},
 	})},
 	{name: "ignore invalid rst", sysctls: map[string]string{"nf_conntrack_tcp_ignore_invalid_rst": "1"}, steps: tcpSteps(tcpWithData, []tcpStep{
-		{from: 's', seg: "rst seq 5042 win 0", state: "ESTABLISHED", to: 300},
+		{from: 's', seg: "rst seq 5042 win 0", state: "ESTABLISHED", to: 10},
 	})},
 	// Retransmissions beyond nf_conntrack_tcp_max_retrans shorten the
 	// timeout.
