@@ -98,6 +98,10 @@ func TestTCPKernel(t *testing.T) {
 		Sysctls: map[string]string{"net.ipv4.ip_forward": "1"},
 		Rules4:  "*filter\n-A FORWARD -m conntrack --ctstate INVALID\nCOMMIT\n",
 	})
+	if r := lab.Run("sysctl", "-qw", "net.netfilter.nf_conntrack_log_invalid=6"); r.Code != 0 {
+		t.Fatalf("sysctl nf_conntrack_log_invalid: %s", r.Stderr)
+	}
+	seenLogs := 0
 	for _, sc := range tcpScenarios {
 		t.Run(strings.ReplaceAll(sc.name, " ", "_"), func(t *testing.T) {
 			for _, c := range [][]string{{"conntrack", "-F"}, {"iptables", "-Z", "FORWARD"}} {
@@ -128,6 +132,7 @@ func TestTCPKernel(t *testing.T) {
 					t.Fatal(err)
 				}
 				sim.now = int64(time.Since(start))
+				simLogs := len(sim.logs)
 				simInv := sim.feed(p)
 				lab.Settle()
 				kState, kTo, kFlags := tcpKernelView(t, lab)
@@ -140,7 +145,22 @@ func TestTCPKernel(t *testing.T) {
 					t.Errorf("step %d %c %q: kernel invalid=%v %s to=%d flags=%q; tracker invalid=%v %s to=%d flags=%q; log %q",
 						i+1, s.from, s.seg, kInv, kState, kTo, kFlags, simInv, state, to, flags, sim.logs)
 				}
+				// nf_conntrack_log_invalid: "nf_ct_proto_6: MESSAGE IN=...".
+				all := lab.LogLines("nf_ct_proto_6: ")
+				var kLogs []string
+				for _, l := range all[seenLogs:] {
+					m, _, _ := strings.Cut(strings.TrimPrefix(l, "nf_ct_proto_6: "), " IN=")
+					kLogs = append(kLogs, m)
+				}
+				seenLogs = len(all)
+				if want := sim.logs[simLogs:]; strings.Join(kLogs, "|") != strings.Join(want, "|") {
+					t.Errorf("step %d %c %q: kernel logged %q, tracker %q", i+1, s.from, s.seg, kLogs, want)
+				}
 			}
 		})
+	} // The scenarios have INVALID packets: the kernel must have said why.
+	if seenLogs == 0 {
+		t.Error("the kernel logged no INVALID packet")
 	}
+	t.Logf("%d log lines compared", seenLogs)
 }

@@ -315,6 +315,23 @@ var tcpScenarios = []tcpScenario{
 	{name: "no pickup without loose", sysctls: map[string]string{"nf_conntrack_tcp_loose": "0"}, steps: []tcpStep{
 		{from: 'c', seg: "ack seq 1000 ack 5000 win 502 len 100", state: "-", inv: true},
 	}},
+	// Window scaling and SACK: the client's window is 200<<7.
+	{name: "window scaling and sack", steps: []tcpStep{
+		{from: 'c', seg: "syn seq 1000 win 1000 mss 1460 sackok wscale 7", state: "SYN_SENT", to: 120, flags: "U"},
+		{from: 's', seg: "syn,ack seq 5000 ack 1001 win 65535 mss 1460 sackok wscale 7", state: "SYN_RECV", to: 60, flags: "-"},
+		{from: 'c', seg: "ack seq 1001 ack 5001 win 200", state: "ESTABLISHED", to: 432000, flags: "A"},
+		{from: 's', seg: "ack seq 5001 ack 1001 win 512 len 1000", state: "ESTABLISHED", to: 300},
+		{from: 's', seg: "ack seq 25001 ack 1001 win 512 len 100", state: "ESTABLISHED", to: 300},
+		// SACK of 25001-25101: the highest right edge is the ack checked.
+		{from: 'c', seg: "ack seq 1001 ack 6001 win 200 tcpopt hex:0101050a000061a90000620d", state: "ESTABLISHED", to: 300},
+		// A SACK edge beyond what was sent.
+		{from: 'c', seg: "ack seq 1001 ack 6001 win 200 tcpopt hex:0101050a000061a900009c40", state: "ESTABLISHED", inv: true, to: 300},
+		// The right edge is now 25101 + (200<<7) = 50701; 400 bytes
+		// beyond it are let through, not INVALID.
+		{from: 's', seg: "ack seq 51000 ack 1001 win 512 len 100", state: "ESTABLISHED", to: 300},
+		{from: 's', seg: "ack seq 200000 ack 1001 win 512 len 10", state: "ESTABLISHED", inv: true, to: 300},
+		{from: 'c', seg: "ack seq 1001 ack 51100 win 200", state: "ESTABLISHED", to: 432000},
+	}},
 	// Data beyond the window and acks of unseen data.
 	{name: "window checks", steps: tcpSteps(tcpWithData, []tcpStep{
 		{from: 's', seg: "ack seq 200000 ack 1001 win 65535 len 10", state: "ESTABLISHED", inv: true, to: 432000},
