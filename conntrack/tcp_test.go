@@ -390,3 +390,134 @@ func TestTCPScenarios(t *testing.T) {
 		})
 	}
 }
+
+// A connection's packets, in window, allocate nothing.
+func TestTCPAllocs(t *testing.T) {
+	steps := tcpSteps(tcpHandshake, []tcpStep{
+		{from: 's', seg: "ack seq 5001 ack 1001 win 65535 len 1000"},
+		{from: 'c', seg: "ack seq 1001 ack 6001 win 65535"},
+	})
+	var pkts []*packetAndDir
+	for _, s := range steps {
+		pkts = append(pkts, &packetAndDir{tcpPacket(t, tcpLine(s)), s.from == 's'})
+	}
+	cfg := DefaultTCPConfig()
+	var st TCPState
+	c := TCPCall{Cfg: &cfg}
+	allocs := testing.AllocsPerRun(100, func() {
+		st.New(pkts[0].p, &c)
+		status := uint32(0)
+		for _, pd := range pkts {
+			c.Reply, c.Status = pd.reply, status
+			if st.Packet(pd.p, &c) != TCPAccept {
+				t.Fatal("not accepted")
+			}
+			if pd.reply {
+				status |= ext.CTStatusSeenReply
+			}
+			if c.Assure {
+				status |= ext.CTStatusAssured
+			}
+		}
+		// An ignored SYN logs a message without allocating.
+		c.Status = status
+		st.Packet(pkts[0].p, &c)
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per connection", allocs)
+	}
+	if c.Info != "packet (index 0) in dir 0 ignored, state ESTABLISHED" {
+		t.Errorf("Info = %q", c.Info)
+	}
+}
+
+type packetAndDir struct {
+	p     *packet.Packet
+	reply bool
+}
+
+// The outputs of the handshake: PROTOINFO on each state change, ASSURED
+// once, after SYN_RECV.
+func TestTCPEvents(t *testing.T) {
+	var st TCPState
+	c := TCPCall{}
+	p := tcpPacket(t, tcpLine(tcpHandshake[0]))
+	if !st.New(p, &c) || st.Packet(p, &c) != TCPAccept || c.Events != tcpEvProtoinfo || c.Assure {
+		t.Fatalf("SYN: events %#x assure %v", c.Events, c.Assure)
+	}
+	c.Reply = true
+	if st.Packet(tcpPacket(t, tcpLine(tcpHandshake[1])), &c) != TCPAccept || c.Events != tcpEvProtoinfo || c.Assure {
+		t.Fatalf("SYN/ACK: events %#x assure %v", c.Events, c.Assure)
+	}
+	c.Reply, c.Status = false, ext.CTStatusSeenReply
+	if st.Packet(tcpPacket(t, tcpLine(tcpHandshake[2])), &c) != TCPAccept || c.Events != tcpEvProtoinfo|tcpEvAssured || !c.Assure {
+		t.Fatalf("ACK: events %#x assure %v", c.Events, c.Assure)
+	}
+	c.Status |= ext.CTStatusAssured
+	if st.Packet(tcpPacket(t, tcpLine(tcpHandshake[2])), &c) != TCPAccept || c.Events != 0 || c.Assure {
+		t.Fatalf("second ACK: events %#x assure %v", c.Events, c.Assure)
+	}
+	// A fixed timeout is left alone.
+	c.Status |= ext.CTStatusFixedTimeout
+	if st.Packet(tcpPacket(t, tcpLine(tcpHandshake[2])), &c) != TCPAccept || c.Timeout != TCPKeepTimeout {
+		t.Fatalf("fixed timeout: Timeout %d", c.Timeout)
+	}
+	// REJECT's reset: CLOSE with its timeout.
+	st.SetClosing(true, &TCPCall{})
+	if st.State != TCPClose {
+		t.Fatalf("SetClosing: state %s", TCPStateName(st.State))
+	}
+}
+
+func TestTCPSysctl(t *testing.T) {
+	c := DefaultTCPConfig()
+	for _, tc := range []struct {
+		key, value string
+		known, ok  bool
+	}{
+		{"nf_conntrack_tcp_timeout_syn_sent", "7", true, true},
+		{"net.netfilter.nf_conntrack_tcp_timeout_unacknowledged", "9\n", true, true},
+		{"nf_conntrack_tcp_be_liberal", "1", true, true},
+		{"nf_conntrack_tcp_loose", "2", true, false},
+		{"nf_conntrack_tcp_max_retrans", "256", true, false},
+		{"nf_conntrack_tcp_max_retrans", "5", true, true},
+		{"nf_conntrack_tcp_timeout_close", "-1", true, false},
+		{"nf_conntrack_tcp_timeout_close", "x", true, false},
+		{"nf_conntrack_udp_timeout", "5", false, true},
+	} {
+		known, err := c.SetSysctl(tc.key, tc.value)
+		if known != tc.known || (err == nil) != tc.ok {
+			t.Errorf("SetSysctl(%q, %q) = %v, %v", tc.key, tc.value, known, err)
+		}
+	}
+	if c.Timeouts[TCPSynSent] != 7e9 || c.Timeouts[TCPNone] != 7e9 || c.Timeouts[TCPTimeoutUnack] != 9e9 ||
+		!c.BeLiberal || !c.Loose || c.MaxRetrans != 5 || c.Timeouts[TCPClose] != 10e9 {
+		t.Errorf("config %+v", c)
+	}
+	for s := uint8(0); s < TCPNumStates; s++ {
+		if TCPStateName(s) == "UNKNOWN" {
+			t.Errorf("state %d has no name", s)
+		}
+	}
+}
+
+// tcp_error: header length and checksum, before the flags.
+func TestTCPError(t *testing.T) {
+	p := tcpPacket(t, tcpLine(tcpStep{from: 'c', seg: "syn,fin seq 1 win 100"}))
+	var st TCPState
+	c := TCPCall{CheckSum: true}
+	if st.New(p, &c) || c.Invalid != "invalid tcp flag combination" {
+		t.Errorf("SYN,FIN: %q", c.Invalid)
+	}
+	p.TCP()[17] ^= 0xff // checksum
+	if st.New(p, &c) || c.Invalid != "bad checksum" {
+		t.Errorf("bad checksum: %q", c.Invalid)
+	}
+	p.TCP()[12] = 0xf0 // a 60-byte header in 20 bytes
+	if st.New(p, &c) || c.Invalid != "truncated packet" {
+		t.Errorf("truncated: %q", c.Invalid)
+	}
+	if st.Packet(p, &c) != TCPInvalid || c.Invalid != "truncated packet" {
+		t.Errorf("truncated (Packet): %q", c.Invalid)
+	}
+}
