@@ -52,39 +52,50 @@ func ManipPacket(p *packet.Packet, target ext.CtTuple, m Manip) error {
 }
 
 func manipIP(b []byte, fam nf.Family, iphoff int, t *ext.CtTuple, m Manip) error {
+	addr := t.Src
+	if m == ManipDst {
+		addr = t.Dst
+	}
 	if fam == nf.IPv6 {
-		return manip6(b, iphoff, t, m)
+		if !addr.Is6() {
+			return fmt.Errorf("nat: target address %v is not IPv6", addr)
+		}
+		return manip6(b, iphoff, t, m, addr.As16())
+	}
+	if !addr.Is4() {
+		return fmt.Errorf("nat: target address %v is not IPv4", addr)
 	}
 	if len(b) < iphoff+20 {
 		return fmt.Errorf("nat: IPv4 header: %w", ErrShort)
 	}
+	a4 := addr.As4()
 	ip := packet.IPv4(b[iphoff:])
-	if err := manipL4(b, iphoff, iphoff+ip.HeaderLen(), t, m); err != nil {
+	if err := manipL4(b, iphoff, iphoff+ip.HeaderLen(), t, m, a4[:]); err != nil {
 		return err
 	}
-	off, a := iphoff+12, t.Src.As4()
+	off := iphoff + 12
 	if m == ManipDst {
-		off, a = iphoff+16, t.Dst.As4()
+		off = iphoff + 16
 	}
-	c := replace(ip.Checksum(), b[off:off+4], a[:])
-	copy(b[off:off+4], a[:])
+	c := replace(ip.Checksum(), b[off:off+4], a4[:])
+	copy(b[off:off+4], a4[:])
 	ip.SetChecksum(c)
 	return nil
 }
 
-func manip6(b []byte, iphoff int, t *ext.CtTuple, m Manip) error {
+func manip6(b []byte, iphoff int, t *ext.CtTuple, m Manip, a [16]byte) error {
 	if len(b) < iphoff+40 {
 		return fmt.Errorf("nat: IPv6 header: %w", ErrShort)
 	}
 	hdroff, fragOff := skipExtHdr(b, iphoff+40, b[iphoff+6])
 	if hdroff >= 0 && fragOff&^7 == 0 {
-		if err := manipL4(b, iphoff, hdroff, t, m); err != nil {
+		if err := manipL4(b, iphoff, hdroff, t, m, a[:]); err != nil {
 			return err
 		}
 	}
-	off, a := iphoff+8, t.Src.As16()
+	off := iphoff + 8
 	if m == ManipDst {
-		off, a = iphoff+24, t.Dst.As16()
+		off = iphoff + 24
 	}
 	copy(b[off:off+16], a[:])
 	return nil
@@ -151,21 +162,17 @@ func replace16(c, old, new uint16) uint16 {
 }
 
 // addrUpdate is nf_csum_update: a transport checksum follows the change of
-// the pseudo-header address the manip rewrites (the IP header at iphoff
-// still holds the old one).
-func addrUpdate(b []byte, iphoff int, c uint16, t *ext.CtTuple, m Manip) uint16 {
-	if b[iphoff]>>4 == 6 {
-		off, a := iphoff+8, t.Src.As16()
-		if m == ManipDst {
-			off, a = iphoff+24, t.Dst.As16()
-		}
-		return replace(c, b[off:off+16], a[:])
+// the pseudo-header address the manip rewrites to na (the IP header at
+// iphoff still holds the old one).
+func addrUpdate(b []byte, iphoff int, c uint16, m Manip, na []byte) uint16 {
+	off := iphoff + 12
+	if len(na) == 16 {
+		off = iphoff + 8
 	}
-	off, a := iphoff+12, t.Src.As4()
 	if m == ManipDst {
-		off, a = iphoff+16, t.Dst.As4()
+		off += len(na)
 	}
-	return replace(c, b[off:off+4], a[:])
+	return replace(c, b[off:off+len(na)], na)
 }
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -174,7 +181,7 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // protocol taken from the tuple. len(b) is the packet's length (skb->len),
 // which decides whether a quoted header is complete enough to have its
 // checksum updated.
-func manipL4(b []byte, iphoff, hdroff int, t *ext.CtTuple, m Manip) error {
+func manipL4(b []byte, iphoff, hdroff int, t *ext.CtTuple, m Manip, na []byte) error {
 	port := t.SrcPort
 	portOff := hdroff
 	if m == ManipDst {
@@ -198,7 +205,7 @@ func manipL4(b []byte, iphoff, hdroff int, t *ext.CtTuple, m Manip) error {
 			return nil
 		}
 		c := binary.BigEndian.Uint16(b[hdroff+csumOff:])
-		c = addrUpdate(b, iphoff, c, t, m)
+		c = addrUpdate(b, iphoff, c, m, na)
 		c = replace16(c, old, port)
 		binary.BigEndian.PutUint16(b[hdroff+csumOff:], c)
 	case packet.ProtoUDP, packet.ProtoUDPLite:
@@ -207,7 +214,7 @@ func manipL4(b []byte, iphoff, hdroff int, t *ext.CtTuple, m Manip) error {
 		}
 		c := binary.BigEndian.Uint16(b[hdroff+6:])
 		if c != 0 || t.Proto == packet.ProtoUDPLite {
-			c = addrUpdate(b, iphoff, c, t, m)
+			c = addrUpdate(b, iphoff, c, m, na)
 			c = replace16(c, binary.BigEndian.Uint16(b[portOff:]), port)
 			if c == 0 {
 				c = 0xffff // CSUM_MANGLED_0
@@ -244,7 +251,7 @@ func manipL4(b []byte, iphoff, hdroff int, t *ext.CtTuple, m Manip) error {
 			return short("ICMPv6")
 		}
 		c := binary.BigEndian.Uint16(b[hdroff+2:])
-		c = addrUpdate(b, iphoff, c, t, m)
+		c = addrUpdate(b, iphoff, c, m, na)
 		if typ := b[hdroff]; typ == 128 || typ == 129 {
 			c = replace16(c, binary.BigEndian.Uint16(b[hdroff+4:]), t.SrcPort)
 			binary.BigEndian.PutUint16(b[hdroff+4:], t.SrcPort)
