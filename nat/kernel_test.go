@@ -1,6 +1,7 @@
 package nat
 
 import (
+	"bytes"
 	"fmt"
 	"net/netip"
 	"os/exec"
@@ -42,7 +43,7 @@ func natLab(t *testing.T, rules4, rules6 string) *kerneltest.Lab {
 			{Name: "eth1", MAC: labDUT1, PeerMAC: labPeer1, Addrs: []string{"10.0.0.1/24", "198.51.100.1/24", "2001:db8:2::1/48"}},
 		},
 		Routes: []string{"default via 198.51.100.254 dev eth1", "::/0 via 2001:db8:2::fffe dev eth1"},
-		Neigh: []string{"198.51.100.254 lladdr " + labPeer1 + " dev eth1",
+		Neigh: []string{"198.51.100.254 lladdr " + labPeer1 + " dev eth1", "192.0.2.2 lladdr " + labPeer0 + " dev eth0",
 			"2001:db8:2::fffe lladdr " + labPeer1 + " dev eth1"},
 		Sysctls: map[string]string{"net.ipv4.ip_forward": "1", "net.ipv6.conf.all.forwarding": "1"},
 		Rules4:  rules4,
@@ -91,7 +92,7 @@ func ctEntries(t *testing.T, lab *kerneltest.Lab, fam string) map[ext.CtTuple]ex
 // noTable is an empty conntrack table.
 type noTable struct{}
 
-func (noTable) TupleTaken(ext.CtTuple, uint16) bool                            { return false }
+func (noTable) TupleTaken(ext.CtTuple, uint16) bool                          { return false }
 func (noTable) SameSource(ext.CtTuple, uint16, func(reply ext.CtTuple) bool) {}
 
 // The kernel picks a DNAT backend from an address range by hashing the
@@ -231,5 +232,49 @@ func TestKernelSNATClashAndSameSource(t *testing.T) {
 		if i == 1 && k.Dst != got[same[0]].Dst {
 			t.Errorf("kernel did not reuse the source mapping: %v then %v", got[same[0]], k)
 		}
+	}
+}
+
+// An ICMP port unreachable about a SNATed UDP packet, forwarded back to
+// the client: the kernel's bytes equal nfgo's translation (apart from
+// the TTL the forwarding takes off).
+func TestKernelICMPErrorTranslation(t *testing.T) {
+	kerneltest.Require(t)
+	lab := natLab(t, "*nat\n-A POSTROUTING -o eth1 -p udp -j SNAT --to-source 198.51.100.1\nCOMMIT\n", "")
+	cli, srv, nat := a("192.0.2.2"), a("203.0.113.9"), a("198.51.100.1")
+	injectUDP(t, lab, cli, srv, 40000, 53)
+	lab.Settle()
+	got := ctEntries(t, lab, "ipv4")
+	orig := ext.CtTuple{Src: cli, Dst: srv, SrcPort: 40000, DstPort: 53, Proto: packet.ProtoUDP}
+	reply, ok := got[orig]
+	if !ok || reply.Dst != nat {
+		t.Fatalf("conntrack: %v", got)
+	}
+	sent := build(t, &packet.Spec{Src: nat, Dst: srv, TTL: 63, HasTTL: true, Proto: packet.ProtoUDP, SrcPort: reply.DstPort, DstPort: 53, Payload: []byte("x")})
+	errp := build(t, &packet.Spec{Src: srv, Dst: nat, Proto: packet.ProtoICMP, ICMPType: 3, ICMPCode: 3, Quote: sent.Data})
+	if err := lab.StartCapture("eth0"); err != nil {
+		t.Fatal(err)
+	}
+	frame := packet.EncodeEthernet(labMAC(labDUT1), labMAC(labPeer1), errp.Family, errp.Data, nil)
+	if err := lab.Inject("eth1", frame); err != nil {
+		t.Fatal(err)
+	}
+	out := lab.Emitted()
+	if len(out) != 1 {
+		t.Fatalf("DUT sent %d frames", len(out))
+	}
+	kern := out[0].Frame[14:]
+
+	c := &testConn{tup: [2]ext.CtTuple{orig, reply}, status: ext.CTStatusSrcNAT | ext.CTStatusSrcNATDone | ext.CTStatusDstNATDone}
+	mine := errp.Clone()
+	if err := TranslateICMPError(mine, c, true, ManipDst); err != nil {
+		t.Fatal(err)
+	}
+	// Forwarding: TTL 64 -> 63, header checksum updated as ip_decrease_ttl.
+	h := packet.IPv4(mine.Data)
+	h.SetTTL(h.TTL() - 1)
+	h.UpdateChecksum()
+	if !bytes.Equal(kern, mine.Data) {
+		t.Errorf("kernel:\n%x\nnfgo:\n%x", kern, mine.Data)
 	}
 }
