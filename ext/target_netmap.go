@@ -56,3 +56,12 @@ func (t *netmapTarget) text() string {
 func (t *netmapTarget) Save(b *Buf) { b.S(" --to ").S(t.text()) }
 
 func (t *netmapTarget) Print(b *Buf, _ bool) { b.S(" to:").S(t.text()) }
+
+// NATRange returns the network as the kernel's range (min and max address
+// of the network, flags NF_NAT_RANGE_MAP_IPS, as libipt_NETMAP sets them).
+func (t *netmapTarget) NATRange() NATRange {
+	return NATRange{Flags: t2NATMapIPs, MinAddr: t.MinAddr, MaxAddr: t.MaxAddr}
+}
+
+// NATKind names the target.
+func (t *netmapTarget) NATKind() string { return "NETMAP" }

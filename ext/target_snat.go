@@ -1,6 +1,10 @@
 package ext
 
-import "github.com/nfgo/nfgo/nf"
+import (
+	"net/netip"
+
+	"github.com/nfgo/nfgo/nf"
+)
 
 // SNAT, DNAT, MASQUERADE and REDIRECT share one implementation (libxt_NAT.c,
 // xt_nat.c, xt_MASQUERADE.c, xt_REDIRECT.c); each registers in its own file.
@@ -97,4 +101,38 @@ func init() {
 			Hooks:  nf.Hooks(nf.PostRouting, nf.LocalIn),
 		})
 	}
+}
+
+// NATRange is a NAT target's struct nf_nat_range2 as the kernel receives
+// it, for the nat package (flags NF_NAT_RANGE_*; addresses and the port or
+// ICMP id range; BasePort is zero except for DNAT, whose revision 2
+// structure is the only one that carries it).
+type NATRange struct {
+	Flags            uint32
+	MinAddr, MaxAddr netip.Addr
+	MinPort, MaxPort uint16
+	BasePort         uint16
+}
+
+// NATRange returns the range the target hands to the kernel.
+func (t *natTarget) NATRange() NATRange {
+	r := NATRange{Flags: t.Range.Flags, MinAddr: t.Range.MinAddr, MaxAddr: t.Range.MaxAddr,
+		MinPort: t.Range.MinPort, MaxPort: t.Range.MaxPort}
+	if t.keepBase() {
+		r.BasePort = t.Range.BasePort
+	}
+	return r
+}
+
+// NATKind names the target: "SNAT", "DNAT", "MASQUERADE" or "REDIRECT".
+func (t *natTarget) NATKind() string {
+	switch t.Kind {
+	case t2SNAT:
+		return "SNAT"
+	case t2DNAT:
+		return "DNAT"
+	case t2Masquerade:
+		return "MASQUERADE"
+	}
+	return "REDIRECT"
 }
