@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"sort"
+	"unsafe"
 
 	"github.com/nfgo/nfgo/ext"
 	"github.com/nfgo/nfgo/nf"
@@ -67,7 +68,7 @@ func (t *Tuple) hash(zone uint16, seed uint64) uint64 {
 	if t.V6 {
 		h ^= 1 << 48
 	}
-	h = mix(h ^ binary.LittleEndian.Uint64(t.Src[0:]))
+	h = mix(mix(h) ^ binary.LittleEndian.Uint64(t.Src[0:]))
 	h = mix(h ^ binary.LittleEndian.Uint64(t.Dst[0:]))
 	if t.V6 {
 		h = mix(h ^ binary.LittleEndian.Uint64(t.Src[8:]))
@@ -421,7 +422,7 @@ func (t *Table) Entries() []*Entry {
 		out = append(out, e)
 		i = e.newer
 	}
-	sort.SliceStable(out, func(a, b int) bool { return lessTuple(&out[a].tuple[0], &out[b].tuple[0]) })
+	sort.SliceStable(out, func(a, b int) bool { return lessEntry(out[a], out[b]) })
 	return out
 }
 
@@ -443,3 +444,12 @@ func lessTuple(a, b *Tuple) bool {
 	}
 	return a.DstPort < b.DstPort
 }
+
+func lessEntry(a, b *Entry) bool {
+	if a.tuple[0] != b.tuple[0] {
+		return lessTuple(&a.tuple[0], &b.tuple[0])
+	}
+	return a.zone < b.zone
+}
+
+const entrySize = int(unsafe.Sizeof(Entry{}))
