@@ -11,13 +11,13 @@ type Config struct {
 	// Max is nf_conntrack_max. The kernel derives its default from the
 	// memory size (and the hash table size); nfgo uses 262144 unless the
 	// snapshot sets it. 0 means no limit, as in the kernel.
-	Max       int
-	Acct      bool  // nf_conntrack_acct: per-direction packet and byte counters
-	Timestamp bool  // nf_conntrack_timestamp: start time (delta-time=)
-	Checksum  bool  // nf_conntrack_checksum: bad checksums at PREROUTING are INVALID
+	Max        int
+	Acct       bool  // nf_conntrack_acct: per-direction packet and byte counters
+	Timestamp  bool  // nf_conntrack_timestamp: start time (delta-time=)
+	Checksum   bool  // nf_conntrack_checksum: bad checksums at PREROUTING are INVALID
 	LogInvalid uint8 // nf_conntrack_log_invalid: protocol whose invalid packets are logged, 255 all
-	Events    bool  // nf_conntrack_events
-	Helper    bool  // nf_conntrack_helper (automatic helper assignment)
+	Events     bool  // nf_conntrack_events
+	Helper     bool  // nf_conntrack_helper (automatic helper assignment)
 
 	// Timeouts in ns.
 	GenericTimeout   int64 // nf_conntrack_generic_timeout

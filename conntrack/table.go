@@ -123,7 +123,7 @@ type Entry struct {
 	t        *Table
 	zone     uint16
 	zoneDir  uint8
-	helper   uint8 // index in Table.helpers, 0 none
+	helper   uint8  // index in Table.helpers, 0 none
 	cache    uint16 // IPCT_* events not yet delivered
 	evmask   uint16 // CT --ctevents; 0xffff for all
 	labels   uint8  // index+1 in Table.labels, 0 none
@@ -158,7 +158,7 @@ type chunk struct {
 // on one "cpu").
 type Stats struct {
 	Found, Invalid, Insert, InsertFailed, Drop, EarlyDrop, Error uint32
-	SearchRestart, ClashResolve, ChainTooLong                   uint32
+	SearchRestart, ClashResolve, ChainTooLong                    uint32
 }
 
 // Table is the conntrack table of one network namespace.
