@@ -60,7 +60,12 @@ func Open(o Options) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Session{Host: h, opts: o, CT: conntrack.NewTable()}
+	ctCfg, err := conntrack.ConfigFrom(h.Sysctl)
+	if err != nil {
+		return nil, fmt.Errorf("host %s: %w", o.HostDir, err)
+	}
+	s := &Session{Host: h, opts: o, CT: conntrack.New(ctCfg)}
+	s.CT.Log = s.log
 	if s.Rules4, err = loadRules(nf.IPv4, o.Rules4, h.RulesPath(nf.IPv4)); err != nil {
 		return nil, err
 	}
