@@ -17,6 +17,7 @@ type Tracker struct {
 	T *Table
 
 	pend    *Entry // unconfirmed entry of the current packet
+	info    string // what the TCP tracker noted about a valid packet, for log_invalid
 	logBuf  []byte
 	rlStart int64 // table full message rate limit window
 	rlCount int
@@ -126,7 +127,11 @@ repeat:
 		t.Stats.Found++
 	}
 	reply := dir == 1
+	tr.info = ""
 	res, why := tr.packet(e, p, hook, l4, reply, now)
+	if tr.info != "" {
+		tr.logInvalid(env, proto, tr.info)
+	}
 	switch res {
 	case resRepeat:
 		if !created {
@@ -177,12 +182,20 @@ func (tr *Tracker) packet(e *Entry, p *packet.Packet, hook nf.Hook, l4 []byte, r
 		if e.tcp == nil {
 			e.tcp = new(TCPState)
 		}
-		c := TCPCall{Reply: reply, Status: e.status, Now: now, Cfg: &cfg.TCP}
+		c := TCPCall{Reply: reply, Status: e.status, Now: now, Cfg: &cfg.TCP, Deadline: e.deadline,
+			CheckSum: cfg.Checksum && hook == nf.PreRouting}
 		if e.status&statusConfirmed == 0 && !e.tcp.New(p, &c) {
 			return resInvalid, c.Invalid
 		}
-		switch e.tcp.Packet(p, &c) {
+		res := e.tcp.Packet(p, &c)
+		tr.info = c.Info
+		switch res {
 		case TCPInvalid:
+			if c.Timeout != TCPKeepTimeout && e.status&ext.CTStatusFixedTimeout == 0 {
+				// nf_tcp_handle_invalid lowers an assured entry's
+				// timeout even though the packet is INVALID.
+				e.deadline = now + c.Timeout
+			}
 			return resInvalid, c.Invalid
 		case TCPRepeat:
 			return resRepeat, ""
@@ -191,6 +204,17 @@ func (tr *Tracker) packet(e *Entry, p *packet.Packet, hook nf.Hook, l4 []byte, r
 		if c.Assure && e.status&statusAssured == 0 {
 			e.status |= statusAssured
 			e.cache |= uint16(EvAssured)
+		}
+		if c.Kill {
+			// The connection is over (a reply RST to a SYN); the
+			// packet itself is still valid. It goes at the next look.
+			e.deadline = now
+			tr.acct(e, p, reply)
+			return resAccept, ""
+		}
+		if c.Timeout == TCPKeepTimeout {
+			tr.acct(e, p, reply)
+			return resAccept, ""
 		}
 		timeout = c.Timeout
 	case packet.ProtoUDP, packet.ProtoUDPLite:
@@ -232,6 +256,12 @@ func (tr *Tracker) packet(e *Entry, p *packet.Packet, hook nf.Hook, l4 []byte, r
 	if e.status&ext.CTStatusFixedTimeout == 0 {
 		e.deadline = now + timeout
 	}
+	tr.acct(e, p, reply)
+	return resAccept, ""
+}
+
+// acct counts the packet in its direction when accounting is on.
+func (tr *Tracker) acct(e *Entry, p *packet.Packet, reply bool) {
 	if a := e.acct(); a != nil {
 		d := 0
 		if reply {
@@ -240,7 +270,6 @@ func (tr *Tracker) packet(e *Entry, p *packet.Packet, hook nf.Hook, l4 []byte, r
 		a[d]++
 		a[d+1] += uint64(len(p.Data))
 	}
-	return resAccept, ""
 }
 
 func icmpValidNew(ty uint16) bool { return ty == 8 || ty == 13 || ty == 15 || ty == 17 }

@@ -37,6 +37,12 @@ func (fakeRouter) RouteOutput(fam nf.Family, src, dst netip.Addr, mark uint32) R
 }
 
 func tcp4(src, dst string, sport, dport uint16, flags uint8) *packet.Packet {
+	return tcp4s(src, dst, sport, dport, flags, 1000, 0)
+}
+
+// tcp4s builds a TCP segment with sequence and acknowledgement numbers,
+// a window and valid checksums, as conntrack's TCP tracker wants them.
+func tcp4s(src, dst string, sport, dport uint16, flags uint8, seq, ack uint32) *packet.Packet {
 	b := make([]byte, 40)
 	b[0], b[2], b[3], b[8], b[9] = 0x45, 0, 40, 64, 6
 	s, d := netip.MustParseAddr(src).As4(), netip.MustParseAddr(dst).As4()
@@ -45,7 +51,11 @@ func tcp4(src, dst string, sport, dport uint16, flags uint8) *packet.Packet {
 	packet.IPv4(b).UpdateChecksum()
 	binary.BigEndian.PutUint16(b[20:], sport)
 	binary.BigEndian.PutUint16(b[22:], dport)
+	binary.BigEndian.PutUint32(b[24:], seq)
+	binary.BigEndian.PutUint32(b[28:], ack)
 	b[32], b[33] = 0x50, flags
+	binary.BigEndian.PutUint16(b[34:], 64240)
+	packet.TCP(b[20:]).SetChecksum(packet.TransportChecksum(netip.AddrFrom4(s), netip.AddrFrom4(d), 6, b[20:]))
 	p := &packet.Packet{Family: nf.IPv4, Data: b, InDev: "eth0"}
 	if err := p.Parse(); err != nil {
 		panic(err)
@@ -155,13 +165,13 @@ COMMIT
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.Receive(tcp4("203.0.113.9", "10.0.0.1", 40000, 22, packet.TCPSyn))
-	e.Receive(tcp4("203.0.113.9", "10.0.0.1", 40000, 22, packet.TCPSyn)) // retransmission: still NEW, nat not consulted
-	r := e.Output(tcp4("10.0.0.1", "203.0.113.9", 22, 40000, packet.TCPSyn|packet.TCPAck))
+	e.Receive(tcp4s("203.0.113.9", "10.0.0.1", 40000, 22, packet.TCPSyn, 100, 0))
+	e.Receive(tcp4s("203.0.113.9", "10.0.0.1", 40000, 22, packet.TCPSyn, 100, 0)) // retransmission: still NEW, nat not consulted
+	r := e.Output(tcp4s("10.0.0.1", "203.0.113.9", 22, 40000, packet.TCPSyn|packet.TCPAck, 500, 101))
 	if r.Fate != Sent {
 		t.Fatalf("reply: %v", r)
 	}
-	e.Receive(tcp4("203.0.113.9", "10.0.0.1", 40000, 22, packet.TCPAck))
+	e.Receive(tcp4s("203.0.113.9", "10.0.0.1", 40000, 22, packet.TCPAck, 101, 501))
 	got := counters(rs, "nat") + "\n" + counters(rs, "filter")
 	for _, w := range []string{"[1:40] -A PREROUTING -p tcp", "[2:80] -A INPUT -m state --state NEW", "[1:40] -A INPUT -m state --state ESTABLISHED"} {
 		if !strings.Contains(got, w) {
