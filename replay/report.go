@@ -26,6 +26,7 @@ type Report struct {
 
 	Fate      Fate        `json:"fate"`
 	Log       []string    `json:"log,omitempty"`       // LOG/TRACE lines, as the kernel prints them
+	Conntrack []string    `json:"conntrack,omitempty"` // conntrack events the packet caused, as conntrack -E prints them
 	Changes   []Change    `json:"changes,omitempty"`   // what targets changed in the packet
 	Generated []Generated `json:"generated,omitempty"` // packets the host made in answer (REJECT replies)
 	Path      []Step      `json:"path,omitempty"`      // every step, with --trace

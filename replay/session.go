@@ -31,6 +31,9 @@ type Options struct {
 	// Log receives each LOG/TRACE line, the text dmesg shows after the
 	// timestamp.
 	Log func(line string)
+	// Events receives each conntrack event line, as `conntrack -E`
+	// prints it.
+	Events func(line string)
 	// Emit receives each packet leaving the host as an Ethernet frame: the
 	// egress interface, the packet's timestamp and the frame, valid only
 	// during the call.
@@ -66,6 +69,15 @@ func Open(o Options) (*Session, error) {
 	}
 	s := &Session{Host: h, opts: o, CT: conntrack.New(ctCfg)}
 	s.CT.Log = s.log
+	if o.Events != nil {
+		s.CT.OnEvent = func(ev conntrack.Event) {
+			line := conntrack.FormatEvent(ev)
+			if r := s.cur; r != nil {
+				r.Conntrack = append(r.Conntrack, line)
+			}
+			o.Events(line)
+		}
+	}
 	if s.Rules4, err = loadRules(nf.IPv4, o.Rules4, h.RulesPath(nf.IPv4)); err != nil {
 		return nil, err
 	}
@@ -250,6 +262,9 @@ func isBroadcast(h *host.Host, dev string, a netip.Addr) bool {
 	}
 	return false
 }
+
+// Now is the session's clock: the timestamp of the last packet.
+func (s *Session) Now() int64 { return s.now }
 
 // Counters writes the rulesets with their counters in iptables-save -c
 // form: IPv4 first, then IPv6 when it has tables.

@@ -30,6 +30,9 @@ Usage:
       Replay a pcap/pcapng capture through a host's rulesets.
   nfgo snapshot DIR
       Save this host's addresses, routes, neighbours, rules and sysctls.
+  nfgo conntrack --host DIR [-L|-E|-S|-C|--proc] CAPTURE
+      Connection tracking after (or while) replaying a capture, as the
+      conntrack tool and /proc/net/nf_conntrack show it.
   nfgo bench --host DIR [--time D] CAPTURE
       Measure the per-packet path on a capture's packets.
 
@@ -62,6 +65,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return cmdSnapshot(args[1:], stdout, stderr)
 	case "bench":
 		return cmdBench(args[1:], stdout, stderr)
+	case "conntrack":
+		return cmdConntrack(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -167,6 +167,19 @@ func cmdReplay(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 	}
+	var evErr error
+	if *eventsPath != "" {
+		w, c, err := outFile(*eventsPath, stdout)
+		if err != nil {
+			return fail(err)
+		}
+		closers = append(closers, c)
+		opts.Events = func(line string) {
+			if _, err := io.WriteString(w, line+"\n"); err != nil && evErr == nil {
+				evErr = err
+			}
+		}
+	}
 	s, err := replay.Open(opts)
 	if err != nil {
 		return fail(err)
@@ -198,17 +211,15 @@ func cmdReplay(args []string, stdout, stderr io.Writer) int {
 			return fail(err)
 		}
 	}
-	for _, p := range []string{*ctPath, *eventsPath} {
-		if p == "" {
-			continue
-		}
-		// The conntrack views come with the conntrack engine; until
-		// then the files exist and are empty rather than missing.
-		_, c, err := outFile(p, stdout)
+	if *ctPath != "" {
+		w, c, err := outFile(*ctPath, stdout)
 		if err != nil {
 			return fail(err)
 		}
 		closers = append(closers, c)
+		if err := s.CT.WriteList(w, s.Now()); err != nil {
+			return fail(err)
+		}
 	}
 	for _, c := range closers {
 		if err := c(); err != nil {
@@ -216,7 +227,7 @@ func cmdReplay(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
-	for _, e := range []error{logErr, outErr} {
+	for _, e := range []error{logErr, outErr, evErr} {
 		if e != nil {
 			fmt.Fprintf(stderr, "nfgo replay: %v\n", e)
 			return 1
