@@ -25,6 +25,8 @@ type Config struct {
 	UDPStreamTimeout int64 // nf_conntrack_udp_timeout_stream
 	ICMPTimeout      int64 // nf_conntrack_icmp_timeout
 	ICMPv6Timeout    int64 // nf_conntrack_icmpv6_timeout
+	GRETimeout       int64 // nf_conntrack_gre_timeout (unreplied)
+	GREStreamTimeout int64 // nf_conntrack_gre_timeout_stream
 
 	TCP TCPConfig
 }
@@ -45,6 +47,8 @@ func DefaultConfig() Config {
 		UDPStreamTimeout: 120 * second,
 		ICMPTimeout:      30 * second,
 		ICMPv6Timeout:    30 * second,
+		GRETimeout:       30 * second,
+		GREStreamTimeout: 180 * second,
 		TCP:              DefaultTCPConfig(),
 	}
 }
@@ -54,6 +58,7 @@ var sysctlKeys = []string{"nf_conntrack_max", "nf_conntrack_acct", "nf_conntrack
 	"nf_conntrack_checksum", "nf_conntrack_log_invalid", "nf_conntrack_events", "nf_conntrack_helper",
 	"nf_conntrack_generic_timeout", "nf_conntrack_udp_timeout", "nf_conntrack_udp_timeout_stream",
 	"nf_conntrack_icmp_timeout", "nf_conntrack_icmpv6_timeout",
+	"nf_conntrack_gre_timeout", "nf_conntrack_gre_timeout_stream",
 	"nf_conntrack_tcp_timeout_syn_sent", "nf_conntrack_tcp_timeout_syn_recv",
 	"nf_conntrack_tcp_timeout_established", "nf_conntrack_tcp_timeout_fin_wait",
 	"nf_conntrack_tcp_timeout_close_wait", "nf_conntrack_tcp_timeout_last_ack",
@@ -123,6 +128,10 @@ func (c *Config) Set(key, value string) (known bool, err error) {
 		dst = &c.ICMPTimeout
 	case "nf_conntrack_icmpv6_timeout":
 		dst = &c.ICMPv6Timeout
+	case "nf_conntrack_gre_timeout":
+		dst = &c.GRETimeout
+	case "nf_conntrack_gre_timeout_stream":
+		dst = &c.GREStreamTimeout
 	default:
 		return false, nil
 	}

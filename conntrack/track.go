@@ -249,6 +249,18 @@ func (tr *Tracker) packet(e *Entry, p *packet.Packet, hook nf.Hook, l4 []byte, r
 			return resInvalid, ""
 		}
 		timeout = cfg.ICMPv6Timeout
+	case packet.ProtoGRE:
+		// nf_conntrack_proto_gre: 30 s until the reply, then the
+		// stream timeout and ASSURED. (Keys are 0 but for PPTP's
+		// enhanced GRE, which needs the PPTP helper's key map.)
+		timeout = cfg.GRETimeout
+		if e.status&statusSeenReply != 0 || reply {
+			timeout = cfg.GREStreamTimeout
+			if e.status&statusAssured == 0 {
+				e.status |= statusAssured
+				e.cache |= uint16(EvAssured)
+			}
+		}
 	default:
 		timeout = cfg.GenericTimeout
 	}

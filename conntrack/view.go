@@ -101,11 +101,11 @@ func protoName(p uint8) string {
 }
 
 // procProtoName is the name /proc prints: the tracker's, "unknown" for
-// the protocols nfgo tracks generically (GRE, SCTP, DCCP have their own
+// the protocols nfgo tracks generically (SCTP and DCCP have their own
 // trackers in the kernel, not yet in nfgo).
 func procProtoName(p uint8) string {
 	switch p {
-	case packet.ProtoICMP, packet.ProtoTCP, packet.ProtoUDP, packet.ProtoUDPLite, packet.ProtoICMPv6:
+	case packet.ProtoICMP, packet.ProtoTCP, packet.ProtoUDP, packet.ProtoUDPLite, packet.ProtoICMPv6, packet.ProtoGRE:
 		return protoName(p)
 	}
 	return "unknown"
@@ -163,6 +163,12 @@ func appendTuple(b []byte, t *Tuple, proc bool) []byte {
 		b = appendUint(b, uint64(t.SrcPort))
 		b = append(b, " dport="...)
 		b = appendUint(b, uint64(t.DstPort))
+		b = append(b, ' ')
+	case packet.ProtoGRE:
+		b = append(b, "srckey=0x"...)
+		b = strconv.AppendUint(b, uint64(t.SrcPort), 16)
+		b = append(b, " dstkey=0x"...)
+		b = strconv.AppendUint(b, uint64(t.DstPort), 16)
 		b = append(b, ' ')
 	case packet.ProtoICMP, packet.ProtoICMPv6:
 		b = append(b, "type="...)

@@ -320,6 +320,7 @@ const (
 	ProtoTCP     uint8 = 6
 	ProtoUDP     uint8 = 17
 	ProtoDCCP    uint8 = 33
+	ProtoGRE     uint8 = 47
 	ProtoESP     uint8 = 50
 	ProtoAH      uint8 = 51
 	ProtoICMPv6  uint8 = 58

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -29,6 +30,9 @@ type scenario struct {
 	name    string
 	cfg     kerneltest.LabConfig
 	packets []string // packet lines, each with "in IFACE"
+	// conntrack: also compare the conntrack table (conntrack -L) after
+	// the packets and the events (conntrack -E) while they pass.
+	conntrack bool
 }
 
 func loadScenario(t *testing.T, dir string) *scenario {
@@ -78,13 +82,18 @@ func loadScenario(t *testing.T, dir string) *scenario {
 				sc.cfg.Sysctls = map[string]string{}
 			}
 			sc.cfg.Sysctls[strings.TrimSpace(k)] = strings.TrimSpace(v)
+		case "compare":
+			if rest != "conntrack" {
+				t.Fatalf("%s/scenario.txt:%d: expected \"compare conntrack\"", dir, n)
+			}
+			sc.conntrack = true
 		case "packet":
 			if _, err := packet.ParseLine(rest); err != nil {
 				t.Fatalf("%s/scenario.txt:%d: %v", dir, n, err)
 			}
 			sc.packets = append(sc.packets, rest)
 		default:
-			t.Fatalf("%s/scenario.txt:%d: unknown keyword %q: expected iface, route, neigh, sysctl or packet", dir, n, kw)
+			t.Fatalf("%s/scenario.txt:%d: unknown keyword %q: expected iface, route, neigh, sysctl, compare or packet", dir, n, kw)
 		}
 	}
 	for fam, name := range map[int]string{4: "rules4.txt", 6: "rules6.txt"} {
@@ -157,6 +166,14 @@ func runScenario(t *testing.T, sc *scenario) {
 	if err := lab.StartCapture(ifaces...); err != nil {
 		t.Fatal(err)
 	}
+	if sc.conntrack {
+		if r := lab.Run("conntrack", "-F"); r.Code != 0 {
+			t.Fatalf("conntrack -F: %s", r.Stderr)
+		}
+		if err := lab.StartConntrackEvents(); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, line := range sc.packets {
 		pl, err := packet.ParseLine(line)
 		if err != nil {
@@ -196,6 +213,14 @@ func runScenario(t *testing.T, sc *scenario) {
 		}
 	}
 	lab.Settle()
+	var kEvents, kTable []string
+	if sc.conntrack {
+		kEvents = lab.ConntrackEvents()
+		var err error
+		if kTable, err = lab.Conntrack(); err != nil {
+			t.Fatal(err)
+		}
+	}
 	kEmitted := lab.Emitted()
 	kLog := lab.LogLines()
 	if err := w.Close(); err != nil {
@@ -207,10 +232,15 @@ func runScenario(t *testing.T, sc *scenario) {
 		writeScenarioOut(t, filepath.Join(out, sc.name), snap, capBuf.Bytes(), kLog, lab)
 	}
 
-	var nLog []string
+	var nLog, nEvents []string
 	var nEmitted []emitted
+	var events func(string)
+	if sc.conntrack {
+		events = func(l string) { nEvents = append(nEvents, l) }
+	}
 	s, err := replay.Open(replay.Options{HostDir: snap,
-		Log: func(l string) { nLog = append(nLog, l) },
+		Events: events,
+		Log:    func(l string) { nLog = append(nLog, l) },
 		Emit: func(dev string, ts int64, frame []byte) {
 			nEmitted = append(nEmitted, emitted{dev, append([]byte(nil), frame...)})
 		}})
@@ -249,6 +279,22 @@ func runScenario(t *testing.T, sc *scenario) {
 		rs.Save(&b, ruleset.SaveOptions{Counters: true})
 		if got := kerneltest.StripComments(b.String()); got != kerneltest.StripComments(want) {
 			t.Errorf("%s counters differ\nnfgo:\n%s\nkernel:\n%s", fam.Program(), got, want)
+		}
+	}
+	if sc.conntrack {
+		var b bytes.Buffer
+		if err := s.CT.WriteList(&b, s.Now()); err != nil {
+			t.Fatal(err)
+		}
+		nTable := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
+		if b.Len() == 0 {
+			nTable = nil
+		}
+		if got, want := ctLines(nTable, true), ctLines(kTable, true); got != want {
+			t.Errorf("conntrack -L differs (timeouts masked, sorted)\nnfgo:\n%s\nkernel:\n%s", got, want)
+		}
+		if got, want := ctLines(nEvents, false), ctLines(kEvents, false); got != want {
+			t.Errorf("conntrack -E differs (timeouts masked)\nnfgo:\n%s\nkernel:\n%s", got, want)
 		}
 	}
 	var kFrames []emitted
@@ -350,6 +396,23 @@ func maskLog(lines []string) string {
 	for i, l := range lines {
 		l = generatedICMP.ReplaceAllString(l, "${1}ID=*${2}")
 		out[i] = generatedICMP6.ReplaceAllString(l, "${1}FLOWLBL=*${2}")
+	}
+	return strings.Join(out, "\n")
+}
+
+var ctTimeout = regexp.MustCompile(`^(\s*(?:\[[A-Z]+\] )?\S+\s+\d+ )\d+ `)
+
+// ctLines joins conntrack -L or -E lines with the timeout column masked:
+// the kernel's counts down in jiffies while the tool runs, nfgo's from the
+// packets' timestamps; the entries must agree on everything else. The
+// table is sorted, its dump order being the kernel's hash order.
+func ctLines(lines []string, sorted bool) string {
+	out := make([]string, 0, len(lines))
+	for _, l := range lines {
+		out = append(out, ctTimeout.ReplaceAllString(l, "${1}* "))
+	}
+	if sorted {
+		sort.Strings(out)
 	}
 	return strings.Join(out, "\n")
 }
