@@ -2,6 +2,7 @@ package conntrack
 
 import (
 	"errors"
+	"io"
 	"net/netip"
 	"strconv"
 
@@ -278,14 +279,14 @@ type ExpEvent struct {
 
 // ExpSnapshot is what the views print of an expectation.
 type ExpSnapshot struct {
-	Tuple            Tuple
-	AnySrc           bool
-	AnySrcPort       bool
-	Master           Tuple
-	Timeout          int64
-	Class, Flags     uint8
-	Zone             uint16
-	Helper           string
+	Tuple        Tuple
+	AnySrc       bool
+	AnySrcPort   bool
+	Master       Tuple
+	Timeout      int64
+	Class, Flags uint8
+	Zone         uint16
+	Helper       string
 }
 
 // Snapshot takes a view of the expectation at clock now.
@@ -367,10 +368,8 @@ func (s *ExpSnapshot) appendTool(b []byte) []byte {
 	if !s.AnySrcPort {
 		m.SrcPort = 0xffff
 	}
-	b = append(b, "mask-"...)
-	b = appendTuple(b, &m, false)
-	b = append(b, "master-"...)
-	b = appendTuple(b, &s.Master, false)
+	b = appendTuplePrefix(b, &m, false, "mask-")
+	b = appendTuplePrefix(b, &s.Master, false, "master-")
 	if s.Zone != 0 {
 		b = append(b, "zone="...)
 		b = appendUint(b, uint64(s.Zone))
@@ -413,4 +412,29 @@ func FormatExpEvent(ev ExpEvent) string {
 		b = append(b, "    [NEW] "...)
 	}
 	return string(ev.Exp.appendTool(b))
+}
+
+// WriteExpectProc writes /proc/net/nf_conntrack_expect at clock now.
+func (t *Table) WriteExpectProc(w io.Writer, now int64) error {
+	t.expectGC(now)
+	var b []byte
+	for _, x := range t.exps {
+		s := x.Snapshot(now)
+		b = s.AppendProc(b)
+	}
+	_, err := w.Write(b)
+	return err
+}
+
+// WriteExpectList writes conntrack -L expect at clock now.
+func (t *Table) WriteExpectList(w io.Writer, now int64) error {
+	t.expectGC(now)
+	var b []byte
+	for _, x := range t.exps {
+		s := x.Snapshot(now)
+		b = s.AppendList(b)
+		b = append(b, '\n')
+	}
+	_, err := w.Write(b)
+	return err
 }

@@ -190,7 +190,7 @@ type Table struct {
 
 	// OnExpEvent receives the expectation events (conntrack -E expect).
 	OnExpEvent func(ev ExpEvent)
-	exps       []*Expectation   // oldest first
+	exps       []*Expectation         // oldest first
 	helpState  map[int32]helper.State // per-connection helper state, by entry index
 	// refs counts the expected connections that point to a master; a
 	// destroyed master stays allocated until the last of them goes, as

@@ -689,7 +689,10 @@ func (tr *Tracker) helperLog(env *ext.Env, name, why string) {
 	b = append(b, ": dropping packet: "...)
 	b = append(b, why...)
 	b = append(b, ' ')
-	b = ext.AppendLogPacket(b, env, 0x0f)
+	// The helper logs without devices: "IN= OUT=" and no MAC.
+	le := *env
+	le.Hook = nf.Hook(0xff)
+	b = ext.AppendLogPacket(b, &le, 0x0f)
 	env.Sink.Log(5, string(b))
 	tr.logBuf = b
 }
