@@ -17,7 +17,13 @@ type Config struct {
 	Checksum   bool  // nf_conntrack_checksum: bad checksums at PREROUTING are INVALID
 	LogInvalid uint8 // nf_conntrack_log_invalid: protocol whose invalid packets are logged, 255 all
 	Events     bool  // nf_conntrack_events
-	Helper     bool  // nf_conntrack_helper (automatic helper assignment)
+	// Helper is nf_conntrack_helper, automatic helper assignment by
+	// port. Linux 6.0 removed it (helpers are attached only by the CT
+	// target or by an expectation); the value is kept but not used.
+	Helper bool
+	// ExpectMax is nf_conntrack_expect_max. The kernel derives it from
+	// the hash table size (4096 for the default); 0 means no limit.
+	ExpectMax int
 
 	// Timeouts in ns.
 	GenericTimeout   int64 // nf_conntrack_generic_timeout
@@ -40,6 +46,7 @@ const second = int64(1e9)
 func DefaultConfig() Config {
 	return Config{
 		Max:              DefaultMax,
+		ExpectMax:        4096,
 		Checksum:         true,
 		Events:           true,
 		GenericTimeout:   600 * second,
@@ -55,7 +62,7 @@ func DefaultConfig() Config {
 
 // sysctlKeys are the keys ConfigFrom reads (after "net.netfilter.").
 var sysctlKeys = []string{"nf_conntrack_max", "nf_conntrack_acct", "nf_conntrack_timestamp",
-	"nf_conntrack_checksum", "nf_conntrack_log_invalid", "nf_conntrack_events", "nf_conntrack_helper",
+	"nf_conntrack_checksum", "nf_conntrack_log_invalid", "nf_conntrack_expect_max", "nf_conntrack_events", "nf_conntrack_helper",
 	"nf_conntrack_generic_timeout", "nf_conntrack_udp_timeout", "nf_conntrack_udp_timeout_stream",
 	"nf_conntrack_icmp_timeout", "nf_conntrack_icmpv6_timeout",
 	"nf_conntrack_gre_timeout", "nf_conntrack_gre_timeout_stream",
@@ -104,6 +111,10 @@ func (c *Config) Set(key, value string) (known bool, err error) {
 		if perr == nil {
 			c.Max = int(n)
 		}
+	case "nf_conntrack_expect_max":
+		if perr == nil {
+			c.ExpectMax = int(n)
+		}
 	case "nf_conntrack_acct":
 		flag = &c.Acct
 	case "nf_conntrack_timestamp":
@@ -146,3 +157,8 @@ func (c *Config) Set(key, value string) (known bool, err error) {
 	}
 	return true, nil
 }
+
+// EnableAcct turns accounting on for the connections created from now
+// on, as loading a connbytes rule does in the kernel (connbytes_mt_check
+// calls nf_ct_set_acct(net, true), which sets nf_conntrack_acct).
+func (t *Table) EnableAcct() { t.Cfg.Acct = true }

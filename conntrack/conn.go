@@ -104,3 +104,20 @@ func (e *Entry) TCPState() (uint8, bool) {
 // OrigTuple and ReplyTuple return the tuples in conntrack's own form.
 func (e *Entry) OrigTuple() Tuple  { return e.tuple[0] }
 func (e *Entry) ReplyTuple() Tuple { return e.tuple[1] }
+
+// Master returns the connection whose helper expected this one
+// (ct->master), a nil interface when none did (ext.ConnMaster).
+func (e *Entry) Master() ext.Conn {
+	if e.master == 0 || e.t == nil {
+		return nil
+	}
+	return e.t.entry(e.master - 1)
+}
+
+// MasterEntry is Master as an *Entry, nil for none.
+func (e *Entry) MasterEntry() *Entry {
+	if e.master == 0 || e.t == nil {
+		return nil
+	}
+	return e.t.entry(e.master - 1)
+}

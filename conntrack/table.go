@@ -9,6 +9,7 @@ import (
 	"sort"
 	"unsafe"
 
+	"github.com/nfgo/nfgo/conntrack/helper"
 	"github.com/nfgo/nfgo/ext"
 	"github.com/nfgo/nfgo/nf"
 )
@@ -94,6 +95,7 @@ const (
 	statusConfirmed = ext.CTStatusConfirmed
 	statusDying     = ext.CTStatusDying
 	statusOffload   = ext.CTStatusOffload
+	statusHelper    = ext.CTStatusHelper
 	statusHWOffload = 1 << 15
 	statusNATClash  = 1 << 17
 )
@@ -127,6 +129,8 @@ type Entry struct {
 	cache    uint16 // IPCT_* events not yet delivered
 	evmask   uint16 // CT --ctevents; 0xffff for all
 	labels   uint8  // index+1 in Table.labels, 0 none
+	expmask  uint8  // CT --expevents (ExpEv* bits); 0xff for all
+	master   int32  // index+1 of the connection that expected this one, 0 none
 }
 
 // Event bits (IPCT_*).
@@ -183,6 +187,15 @@ type Table struct {
 	labels  [][2]uint64
 	lastGC  int64
 	clock   int64 // the last packet's timestamp
+
+	// OnExpEvent receives the expectation events (conntrack -E expect).
+	OnExpEvent func(ev ExpEvent)
+	exps       []*Expectation         // oldest first
+	helpState  map[int32]helper.State // per-connection helper state, by entry index
+	// refs counts the expected connections that point to a master; a
+	// destroyed master stays allocated until the last of them goes, as
+	// the kernel's reference from ct->master keeps it.
+	refs map[int32]int32
 }
 
 // NewTable returns an empty table with the kernel's default settings.
@@ -222,7 +235,7 @@ func (t *Table) alloc() *Entry {
 		c.tstamp = new([chunkSize]int64)
 	}
 	e := &c.e[i&(chunkSize-1)]
-	*e = Entry{idx: i, t: t, evmask: 0xffff}
+	*e = Entry{idx: i, t: t, evmask: 0xffff, expmask: 0xff}
 	if c.acct != nil {
 		c.acct[i&(chunkSize-1)] = [4]uint64{}
 	}
@@ -233,9 +246,41 @@ func (t *Table) alloc() *Entry {
 }
 
 func (t *Table) release(e *Entry) {
+	if e.master != 0 {
+		m := t.entry(e.master - 1)
+		e.master = 0
+		t.unref(m)
+	}
+	if e.helper != 0 && t.helpState != nil {
+		delete(t.helpState, e.idx)
+	}
+	if t.refs[e.idx] > 0 {
+		// Expected connections still point here; the last one
+		// releases it.
+		return
+	}
 	e.t = nil
 	e.tcp = nil
 	t.free = append(t.free, e.idx)
+}
+
+func (t *Table) ref(m *Entry) {
+	if t.refs == nil {
+		t.refs = make(map[int32]int32)
+	}
+	t.refs[m.idx]++
+}
+
+func (t *Table) unref(m *Entry) {
+	n := t.refs[m.idx] - 1
+	if n > 0 {
+		t.refs[m.idx] = n
+		return
+	}
+	delete(t.refs, m.idx)
+	if m.status&statusDying != 0 {
+		t.release(m)
+	}
 }
 
 func (e *Entry) acct() *[4]uint64 {
@@ -352,6 +397,9 @@ func (t *Table) destroy(e *Entry, now int64) {
 	t.unlink(e)
 	e.status |= statusDying
 	e.cache = 0
+	if e.helper != 0 && len(t.exps) > 0 {
+		t.removeExpectations(e, now)
+	}
 	t.deliver(e, EvDestroy, now)
 	t.release(e)
 }
@@ -376,7 +424,7 @@ func (t *Table) Lookup(ct ext.CtTuple, zone uint16) (ext.Conn, bool) {
 // Remove deletes a connection (conntrack -D), with its DESTROY event.
 func (t *Table) Remove(c ext.Conn, now int64) bool {
 	e, ok := c.(*Entry)
-	if !ok || e.t != t || e.status&statusConfirmed == 0 {
+	if !ok || e.t != t || e.status&statusConfirmed == 0 || e.status&statusDying != 0 {
 		return false
 	}
 	t.destroy(e, now)
@@ -388,6 +436,9 @@ func (t *Table) Remove(c ext.Conn, now int64) bool {
 // advances; the kernel's gc worker does it every few seconds.
 func (t *Table) GC(now int64) {
 	t.lastGC = now
+	if len(t.exps) > 0 {
+		t.expectGC(now)
+	}
 	for i := t.oldest; i != 0; {
 		e := t.entry(i - 1)
 		i = e.newer

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"strconv"
 
+	"github.com/nfgo/nfgo/conntrack/helper"
 	"github.com/nfgo/nfgo/ext"
 	"github.com/nfgo/nfgo/nf"
 	"github.com/nfgo/nfgo/packet"
@@ -21,6 +22,7 @@ type Tracker struct {
 	logBuf  []byte
 	rlStart int64 // table full message rate limit window
 	rlCount int
+	call    helper.Call
 }
 
 // gcInterval is how often (clock time) the tracker sweeps the table for
@@ -59,6 +61,11 @@ func (tr *Tracker) In(env *ext.Env, hook nf.Hook) bool {
 	zdir := ZoneDirBoth
 	if tmpl != nil {
 		zone = tmpl.Zone
+		if tmpl.ZoneFromMark {
+			// nf_ct_zone_tmpl with NF_CT_FLAG_MARK: the zone is the
+			// packet's mark (its low 16 bits) at lookup.
+			zone = uint16(p.Mark)
+		}
 		if tmpl.ZoneDir != 0 {
 			zdir = tmpl.ZoneDir
 		}
@@ -112,13 +119,30 @@ repeat:
 			e.zoneDir = ZoneDirBoth
 		}
 		switch {
-		case tmpl != nil && tmpl.Events != 0:
-			e.evmask = uint16(tmpl.Events)
+		case tmpl != nil && (tmpl.Events != 0 || tmpl.ExpEvents != 0):
+			// nf_ct_ecache_ext_add: the template's masks as given,
+			// whatever nf_conntrack_events says.
+			e.evmask, e.expmask = uint16(tmpl.Events), uint8(tmpl.ExpEvents)
 		case !t.Cfg.Events:
-			e.evmask = 0
+			e.evmask, e.expmask = 0, 0
 		}
-		if tmpl != nil && tmpl.Helper != "" {
+		var x *Expectation
+		if len(t.exps) > 0 {
+			x = t.findExpectation(&tu, zone, now)
+		}
+		if x != nil {
+			// An expected connection: RELATED to the master, whose
+			// mark it inherits (init_conntrack).
+			m := x.master
+			e.status |= statusExpected
+			e.master = m.idx + 1
+			t.ref(m)
+			e.mark = m.mark
+		} else if tmpl != nil && tmpl.Helper != "" {
+			// __nf_ct_try_assign_helper: only the CT target's helper;
+			// assignment by port went with Linux 6.0.
 			e.helper = t.helperIndex(tmpl.Helper)
+			e.status |= statusHelper
 		}
 		dir = 0
 		created = true
@@ -556,16 +580,27 @@ func (tr *Tracker) logInvalid(env *ext.Env, proto uint8, why string) {
 	tr.logBuf = b
 }
 
-// Confirm inserts the connection the packet created (when it passed INPUT
-// or POSTROUTING) and delivers the events cached for the packet's
-// connection.
-func (tr *Tracker) Confirm(env *ext.Env) {
-	e, ok := env.Conn.(*Entry)
-	if !ok || e == nil {
-		return
+// Confirm runs the connection's helper on the packet, then inserts the
+// connection the packet created (when it passed INPUT or POSTROUTING)
+// and delivers the events cached for the packet's connection (nf_confirm).
+// ok false means the helper dropped the packet; why says so as the fate
+// line shows it ("conntrack helper ftp: partial matching of `PORT'").
+func (tr *Tracker) Confirm(env *ext.Env) (ok bool, why string) {
+	e, isEntry := env.Conn.(*Entry)
+	if !isEntry || e == nil {
+		return true, ""
 	}
 	t := tr.T
 	now := env.Pkt.Timestamp
+	if e.helper != 0 {
+		if reason := tr.help(env, e, now); reason != "" {
+			if e == tr.pend {
+				t.release(e)
+				tr.pend = nil
+			}
+			return false, reason
+		}
+	}
 	if e == tr.pend {
 		tr.pend = nil
 		e.status |= statusConfirmed
@@ -585,6 +620,93 @@ func (tr *Tracker) Confirm(env *ext.Env) {
 		e.cache = 0
 		t.deliver(e, bits, now)
 	}
+	return true, ""
+}
+
+// help calls the connection's helper for the packet and registers the
+// expectation it announces. It returns why the packet is dropped, ""
+// to let it pass.
+func (tr *Tracker) help(env *ext.Env, e *Entry, now int64) string {
+	t := tr.T
+	name := e.Helper()
+	def := helper.Defs[name]
+	p := env.Pkt
+	// helper->help() is not given ICMP errors of the reply direction;
+	// nfgo gives it no ICMP errors at all (the FTP and TFTP helpers find
+	// nothing in them) nor later fragments.
+	if def == nil || p.L4Off < 0 || p.FragOff != 0 || p.Proto != e.tuple[0].Proto {
+		return ""
+	}
+	l4 := p.L4()
+	c := &tr.call
+	*c = helper.Call{Family: p.Family, Proto: p.Proto,
+		Established: env.CtState == ext.CtStateEstablished}
+	if env.CtReply {
+		c.Dir = 1
+	}
+	switch p.Proto {
+	case packet.ProtoTCP:
+		if len(l4) < 20 {
+			return ""
+		}
+		off := int(l4[12]>>4) * 4
+		if off >= len(l4) {
+			c.Payload = nil
+		} else {
+			c.Payload = l4[off:]
+		}
+		c.Seq = binary.BigEndian.Uint32(l4[4:])
+	case packet.ProtoUDP:
+		if len(l4) < 8 {
+			return ""
+		}
+		c.Payload = l4[8:]
+	default:
+		return ""
+	}
+	for d := 0; d < 2; d++ {
+		c.Src[d], c.Dst[d] = e.tuple[d].SrcAddr(), e.tuple[d].DstAddr()
+		c.SrcPort[d], c.DstPort[d] = e.tuple[d].SrcPort, e.tuple[d].DstPort
+	}
+	st := t.helpState[e.idx]
+	if st == nil {
+		if t.helpState == nil {
+			t.helpState = make(map[int32]helper.State)
+		}
+		st = def.New()
+		t.helpState[e.idx] = st
+	}
+	x, v, reason := st.Help(c)
+	if v == helper.Drop {
+		tr.helperLog(env, name, reason)
+		return "conntrack helper " + name + ": " + reason
+	}
+	if x != nil {
+		if _, err := t.ExpectRelated(e, x, now); err != nil {
+			tr.helperLog(env, name, "cannot add expectation")
+			return "conntrack helper " + name + ": cannot add expectation: " + err.Error()
+		}
+	}
+	return ""
+}
+
+// helperLog is nf_ct_helper_log: the dropped packet logged like LOG with
+// the default flags at level 5, prefixed "nf_ct_NAME: dropping packet: WHY ".
+func (tr *Tracker) helperLog(env *ext.Env, name, why string) {
+	if env.Sink == nil {
+		return
+	}
+	b := append(tr.logBuf[:0], "nf_ct_"...)
+	b = append(b, name...)
+	b = append(b, ": dropping packet: "...)
+	b = append(b, why...)
+	b = append(b, ' ')
+	// The helper logs without devices: "IN= OUT=" and no MAC.
+	le := *env
+	le.Hook = nf.Hook(0xff)
+	b = ext.AppendLogPacket(b, &le, 0x0f)
+	env.Sink.Log(5, string(b))
+	tr.logBuf = b
 }
 
 // IsNew reports whether the packet created its connection (not confirmed

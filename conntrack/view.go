@@ -43,12 +43,16 @@ type Snapshot struct {
 	Start, Stop int64 // ns; Stop 0 while the connection lives
 	Helper      string
 	Labels      [2]uint64
+	Children    int // expected connections alive that point to this one
 }
 
 // Snapshot takes a view of the connection at clock now.
 func (e *Entry) Snapshot(now int64) Snapshot {
 	s := Snapshot{Orig: e.tuple[0], Reply: e.tuple[1], Status: e.status, Mark: e.mark,
 		Zone: e.zone, ZoneDir: e.zoneDir, Timeout: int64(e.Expires(now)), Helper: e.Helper(), Labels: e.Labels()}
+	if e.t != nil {
+		s.Children = int(e.t.refs[e.idx])
+	}
 	if e.tcp != nil {
 		s.TCPState, s.HasTCP = e.tcp.State, true
 	}
@@ -144,13 +148,22 @@ func appendToolAddr(b []byte, a *[16]byte, v6 bool) []byte {
 }
 
 func appendTuple(b []byte, t *Tuple, proc bool) []byte {
+	return appendTuplePrefix(b, t, proc, "")
+}
+
+// appendTuplePrefix prints a tuple with each address label prefixed
+// (the expectation views' "mask-src=... mask-dst=...").
+func appendTuplePrefix(b []byte, t *Tuple, proc bool, pfx string) []byte {
+	b = append(b, pfx...)
 	b = append(b, "src="...)
 	if proc {
 		b = appendProcAddr(b, &t.Src, t.V6)
 	} else {
 		b = appendToolAddr(b, &t.Src, t.V6)
 	}
-	b = append(b, " dst="...)
+	b = append(b, ' ')
+	b = append(b, pfx...)
+	b = append(b, "dst="...)
 	if proc {
 		b = appendProcAddr(b, &t.Dst, t.V6)
 	} else {
@@ -250,7 +263,11 @@ func (s *Snapshot) AppendProc(b []byte, now int64) []byte {
 		b = appendUint(b, uint64(d))
 		b = append(b, ' ')
 	}
-	b = append(b, "use=2\n"...)
+	// use: the table's reference, the reader's, one per expected
+	// connection holding its master.
+	b = append(b, "use="...)
+	b = appendUint(b, uint64(2+s.Children))
+	b = append(b, '\n')
 	return b
 }
 
@@ -336,7 +353,9 @@ func (s *Snapshot) appendTool(b []byte, list bool, bits uint32, now int64) []byt
 		b = append(b, ' ')
 	}
 	if list {
-		b = append(b, "use=1 "...)
+		b = append(b, "use="...)
+		b = appendUint(b, uint64(1+s.Children))
+		b = append(b, ' ')
 	}
 	return b[:len(b)-1]
 }

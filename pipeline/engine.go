@@ -59,8 +59,11 @@ type Tracker interface {
 	// In sets env.Conn and env.CtState. It returns false when the packet
 	// must be dropped (conntrack table full).
 	In(env *ext.Env, hook nf.Hook) bool
-	// Confirm is called when the packet passed INPUT or POSTROUTING.
-	Confirm(env *ext.Env)
+	// Confirm is called when the packet passed INPUT or POSTROUTING: it
+	// runs the connection's helper and confirms the connection. ok false
+	// drops the packet (a helper refused it); why is the reason the fate
+	// line gives, starting with "conntrack ".
+	Confirm(env *ext.Env) (ok bool, why string)
 	// IsNew reports whether the packet starts a connection, so the nat
 	// table is consulted.
 	IsNew(env *ext.Env) bool
@@ -108,6 +111,10 @@ func (r Result) String() string {
 		return "held for reassembly: " + r.By
 	}
 	verb := map[Fate]string{Dropped: "dropped", Stolen: "stolen", Queued: "queued"}[r.Fate]
+	if r.Table == "" && strings.HasPrefix(r.By, "conntrack ") {
+		// Conntrack's own drops: a full table, a helper's refusal.
+		return verb + " by " + r.By
+	}
 	if r.Table == "" {
 		return verb + " by routing: " + r.By
 	}
@@ -346,7 +353,9 @@ func (e *Engine) receive(p *packet.Packet) Result {
 		if d, table, ok := e.runHook(p, nf.LocalIn); !ok {
 			return e.final(p, verdictResult(d, nf.LocalIn, table))
 		}
-		e.confirm()
+		if why, ok := e.confirm(); !ok {
+			return e.final(p, Result{Fate: Dropped, Hook: nf.LocalIn, By: why})
+		}
 		return e.final(p, Result{Fate: Delivered})
 	case RouteForward:
 		if p.Family == nf.IPv4 {
@@ -424,7 +433,9 @@ func (e *Engine) postrouting(p *packet.Packet, rt Route, fate Fate) Result {
 	if d, table, ok := e.runHook(p, nf.PostRouting); !ok {
 		return e.final(p, verdictResult(d, nf.PostRouting, table))
 	}
-	e.confirm()
+	if why, ok := e.confirm(); !ok {
+		return e.final(p, Result{Fate: Dropped, Hook: nf.PostRouting, By: why})
+	}
 	if rt.OutDev == "lo" && fate == Sent {
 		// Looped back: the packet comes in again on lo.
 		q := p.Clone()
@@ -451,10 +462,17 @@ func (e *Engine) postrouting(p *packet.Packet, rt Route, fate Fate) Result {
 	return e.final(p, Result{Fate: fate, OutDev: rt.OutDev, Next: next})
 }
 
-func (e *Engine) confirm() {
+// confirm is the conntrack confirmation at the end of INPUT and
+// POSTROUTING; ok false when a conntrack helper dropped the packet.
+func (e *Engine) confirm() (why string, ok bool) {
 	if e.cfg.Tracker != nil && e.tracked {
-		e.cfg.Tracker.Confirm(&e.env)
+		ok, why := e.cfg.Tracker.Confirm(&e.env)
+		if !ok && e.st.tracer != nil {
+			e.st.event(Event{Kind: EvConntrack, Text: why})
+		}
+		return why, ok
 	}
+	return "", true
 }
 
 func (e *Engine) final(p *packet.Packet, r Result) Result {

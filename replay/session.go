@@ -84,6 +84,9 @@ func Open(o Options) (*Session, error) {
 	if s.Rules6, err = loadRules(nf.IPv6, o.Rules6, h.RulesPath(nf.IPv6)); err != nil {
 		return nil, err
 	}
+	if usesMatch(s.Rules4, "connbytes") || usesMatch(s.Rules6, "connbytes") {
+		s.CT.EnableAcct()
+	}
 	cfg := pipeline.Config{
 		Rules4:    s.Rules4,
 		Rules6:    s.Rules6,
@@ -304,3 +307,25 @@ func famOf(name string) nf.Family {
 }
 
 var _ = fmt.Sprint
+
+// usesMatch reports whether any rule of rs has the match name.
+func usesMatch(rs *ruleset.Ruleset, name string) bool {
+	if rs == nil {
+		return false
+	}
+	for _, t := range rs.Tables {
+		if t == nil {
+			continue
+		}
+		for _, c := range t.Chains {
+			for _, r := range c.Rules {
+				for _, m := range r.Matches {
+					if m.Def != nil && m.Def.Name == name {
+						return true
+					}
+				}
+			}
+		}
+	}
+	return false
+}
