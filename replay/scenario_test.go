@@ -400,7 +400,7 @@ func maskLog(lines []string) string {
 	return strings.Join(out, "\n")
 }
 
-var ctTimeout = regexp.MustCompile(`^(\s*(?:\[[A-Z]+\] )?\S+\s+\d+ )\d+ `)
+var ctTimeoutCol = regexp.MustCompile(`^(\s*(?:\[[A-Z]+\] )?\S+\s+\d+ )\d+ `)
 
 // ctLines joins conntrack -L or -E lines with the timeout column masked:
 // the kernel's counts down in jiffies while the tool runs, nfgo's from the
@@ -409,7 +409,7 @@ var ctTimeout = regexp.MustCompile(`^(\s*(?:\[[A-Z]+\] )?\S+\s+\d+ )\d+ `)
 func ctLines(lines []string, sorted bool) string {
 	out := make([]string, 0, len(lines))
 	for _, l := range lines {
-		out = append(out, ctTimeout.ReplaceAllString(l, "${1}* "))
+		out = append(out, ctTimeoutCol.ReplaceAllString(l, "${1}* "))
 	}
 	if sorted {
 		sort.Strings(out)
