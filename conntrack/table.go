@@ -171,7 +171,9 @@ type Table struct {
 	// OnEvent receives the events (conntrack -E) when Cfg.Events is on.
 	OnEvent func(ev Event)
 	// Log receives kernel log lines the table prints (level, text after
-	// the timestamp): "nf_conntrack: table full, dropping packet".
+	// the timestamp): "nf_conntrack: nf_conntrack: table full, dropping packet"
+	// (the module prefix and the message's own; Linux 6.18 adds " in netns
+	// N" after "full", a namespace number a snapshot does not have).
 	Log   func(level uint8, line string)
 	Stats Stats
 

@@ -558,7 +558,7 @@ func (tr *Tracker) tableFull(now int64) {
 	}
 	tr.rlCount++
 	if tr.rlCount <= 10 && tr.T.Log != nil {
-		tr.T.Log(4, "nf_conntrack: table full, dropping packet")
+		tr.T.Log(4, "nf_conntrack: nf_conntrack: table full, dropping packet")
 	}
 }
 

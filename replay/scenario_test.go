@@ -33,6 +33,10 @@ type scenario struct {
 	// conntrack: also compare the conntrack table (conntrack -L) after
 	// the packets and the events (conntrack -E) while they pass.
 	conntrack bool
+	// global: sysctls only the initial namespace can set (such as
+	// net.netfilter.nf_conntrack_max), set for the scenario and restored.
+	// The lab lock keeps other labs out meanwhile.
+	global map[string]string
 }
 
 func loadScenario(t *testing.T, dir string) *scenario {
@@ -82,6 +86,15 @@ func loadScenario(t *testing.T, dir string) *scenario {
 				sc.cfg.Sysctls = map[string]string{}
 			}
 			sc.cfg.Sysctls[strings.TrimSpace(k)] = strings.TrimSpace(v)
+		case "global-sysctl":
+			k, v, ok := strings.Cut(rest, "=")
+			if !ok {
+				t.Fatalf("%s/scenario.txt:%d: expected global-sysctl KEY=VALUE", dir, n)
+			}
+			if sc.global == nil {
+				sc.global = map[string]string{}
+			}
+			sc.global[strings.TrimSpace(k)] = strings.TrimSpace(v)
 		case "compare":
 			if rest != "conntrack" {
 				t.Fatalf("%s/scenario.txt:%d: expected \"compare conntrack\"", dir, n)
@@ -93,7 +106,7 @@ func loadScenario(t *testing.T, dir string) *scenario {
 			}
 			sc.packets = append(sc.packets, rest)
 		default:
-			t.Fatalf("%s/scenario.txt:%d: unknown keyword %q: expected iface, route, neigh, sysctl, compare or packet", dir, n, kw)
+			t.Fatalf("%s/scenario.txt:%d: unknown keyword %q: expected iface, route, neigh, sysctl, global-sysctl, compare or packet", dir, n, kw)
 		}
 	}
 	for fam, name := range map[int]string{4: "rules4.txt", 6: "rules6.txt"} {
@@ -137,6 +150,17 @@ func runScenario(t *testing.T, sc *scenario) {
 	sc.cfg.Sysctls["net.ipv4.icmp_echo_ignore_all"] = "1"
 	sc.cfg.Sysctls["net.ipv6.icmp.echo_ignore_all"] = "1"
 	lab := kerneltest.NewLab(t, sc.cfg)
+	for k, v := range sc.global {
+		path := "/proc/sys/" + strings.ReplaceAll(k, ".", "/")
+		old, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("global sysctl %s: %v", k, err)
+		}
+		if err := os.WriteFile(path, []byte(v), 0o644); err != nil {
+			t.Fatalf("global sysctl %s=%s: %v", k, v, err)
+		}
+		t.Cleanup(func() { os.WriteFile(path, old, 0o644) })
+	}
 	for _, args := range [][]string{
 		{"nft", "add", "table", "inet", "nfgo_quiet"},
 		{"nft", "add", "chain", "inet", "nfgo_quiet", "in", "{ type filter hook input priority 1000; }"},
@@ -384,6 +408,7 @@ func writeScenarioOut(t *testing.T, dir, snap string, pcapng []byte, log []strin
 }
 
 var (
+	ctNetns        = regexp.MustCompile(` in netns \d+,`)
 	generatedICMP  = regexp.MustCompile(`^(.*IN= OUT=\S+ .*?)ID=\d+( PROTO=ICMP TYPE=(3|4|5|11|12) )`)
 	generatedICMP6 = regexp.MustCompile(`^(.*IN= OUT=\S+ .*?)FLOWLBL=\d+( PROTO=ICMPv6 TYPE=[1-4] )`)
 )
@@ -394,6 +419,7 @@ var (
 func maskLog(lines []string) string {
 	out := make([]string, len(lines))
 	for i, l := range lines {
+		l = ctNetns.ReplaceAllString(l, ",") // 6.18 names the namespace
 		l = generatedICMP.ReplaceAllString(l, "${1}ID=*${2}")
 		out[i] = generatedICMP6.ReplaceAllString(l, "${1}FLOWLBL=*${2}")
 	}

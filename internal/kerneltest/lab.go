@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -585,6 +586,26 @@ func (l *Lab) LogLines(prefixFilter ...string) []string {
 	return res
 }
 
+// ownConntrackLine tells conntrack's own messages ("nf_conntrack: ...
+// table full ...") about the DUT: Linux 6.18 names the namespace by its
+// inode number; older kernels name none, and the lab lock keeps other
+// labs out.
+func (l *Lab) ownConntrackLine(text string) bool {
+	if !strings.HasPrefix(text, "nf_conntrack: ") {
+		return false
+	}
+	i := strings.Index(text, " in netns ")
+	if i < 0 {
+		return true
+	}
+	fi, err := os.Stat("/run/netns/" + l.DUT.Name)
+	if err != nil {
+		return false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && strings.HasPrefix(text[i+len(" in netns "):], strconv.FormatUint(st.Ino, 10)+",")
+}
+
 // LogEntries is LogLines with each line's level.
 func (l *Lab) LogEntries(prefixFilter ...string) []LogEntry {
 	l.Settle()
@@ -600,7 +621,7 @@ func (l *Lab) LogEntries(prefixFilter ...string) []LogEntry {
 				continue // written by a user process, not the kernel
 			}
 			in, out, ok := logIfaces(r.text)
-			if ok && l.ownIface(in) && l.ownIface(out) {
+			if ok && l.ownIface(in) && l.ownIface(out) || l.ownConntrackLine(r.text) {
 				l.logs = append(l.logs, LogEntry{Level: r.level, Text: r.text})
 			}
 		}
