@@ -3,7 +3,7 @@ package ext
 import (
 	"encoding/binary"
 	"fmt"
-	"math/bits"
+	"github.com/nfgo/nfgo/internal/jhash"
 
 	"github.com/nfgo/nfgo/packet"
 )
@@ -128,64 +128,15 @@ func (m *clusterMatch) Match(e *Env) bool {
 	if src.Is4() || src.Is4In6() {
 		b := src.Unmap().As4()
 		// jhash_1word(a, seed) is jhash_3words(a, 0, 0, seed - 8).
-		h = jhash3(binary.LittleEndian.Uint32(b[:]), 0, 0, m.HashSeed-8)
+		h = jhash.ThreeWords(binary.LittleEndian.Uint32(b[:]), 0, 0, m.HashSeed-8)
 	} else {
 		b := src.As16()
 		var k [4]uint32
 		for i := range k {
 			k[i] = binary.LittleEndian.Uint32(b[4*i:])
 		}
-		h = jhash2x4(k, m.HashSeed)
+		h = jhash.Words(k[:], m.HashSeed)
 	}
 	node := uint32(uint64(h) * uint64(m.TotalNodes) >> 32) // reciprocal_scale
 	return (uint64(1)<<node&uint64(m.NodeMask) != 0) != (m.Flags&ClusterInvert != 0)
-}
-
-// jhash2x4 is the kernel's jhash2 over four words (an IPv6 address as
-// the CPU loads it, little-endian here as on x86).
-func jhash2x4(k [4]uint32, initval uint32) uint32 {
-	a := 0xdeadbeef + 4<<2 + initval
-	b, c := a, a
-	a += k[0]
-	b += k[1]
-	c += k[2]
-	a -= c
-	a ^= bits.RotateLeft32(c, 4)
-	c += b
-	b -= a
-	b ^= bits.RotateLeft32(a, 6)
-	a += c
-	c -= b
-	c ^= bits.RotateLeft32(b, 8)
-	b += a
-	a -= c
-	a ^= bits.RotateLeft32(c, 16)
-	c += b
-	b -= a
-	b ^= bits.RotateLeft32(a, 19)
-	a += c
-	c -= b
-	c ^= bits.RotateLeft32(b, 4)
-	b += a
-	a += k[3]
-	// __jhash_final is jhash3's tail with its initial value taken out.
-	return jhashFinal(a, b, c)
-}
-
-func jhashFinal(a, b, c uint32) uint32 {
-	c ^= b
-	c -= bits.RotateLeft32(b, 14)
-	a ^= c
-	a -= bits.RotateLeft32(c, 11)
-	b ^= a
-	b -= bits.RotateLeft32(a, 25)
-	c ^= b
-	c -= bits.RotateLeft32(b, 16)
-	a ^= c
-	a -= bits.RotateLeft32(c, 4)
-	b ^= a
-	b -= bits.RotateLeft32(a, 14)
-	c ^= b
-	c -= bits.RotateLeft32(b, 24)
-	return c
 }

@@ -3,6 +3,7 @@ package ext
 import (
 	"bytes"
 	"encoding/binary"
+	"github.com/nfgo/nfgo/internal/jhash"
 	"net/netip"
 	"testing"
 
@@ -653,7 +654,7 @@ func TestNFQueueNFLog(t *testing.T) {
 	// jhash_3words against the reference lookup3 final() for known input:
 	// hashword(k={1,2,3}, 3, 0) of lookup3.c is jhash_3words(1,2,3,0) with
 	// initval 0xdeadbeef+12.
-	if got := jhash3(1, 2, 3, 0); got != lookup3Final(1, 2, 3) {
+	if got := jhash.ThreeWords(1, 2, 3, 0); got != lookup3Final(1, 2, 3) {
 		t.Errorf("jhash3 %#x", got)
 	}
 	(&nflogTarget{Group: 5, Prefix: "p"}).Target(e)

@@ -2,7 +2,7 @@ package ext
 
 import (
 	"encoding/binary"
-	"math/bits"
+	"github.com/nfgo/nfgo/internal/jhash"
 	"strings"
 
 	"github.com/nfgo/nfgo/nf"
@@ -188,37 +188,14 @@ func nfqueueHash(fam nf.Family, d []byte, seed uint32) uint32 {
 		if s1 < d1 {
 			c = s1
 		}
-		return jhash3(a, b, c, seed)
+		return jhash.ThreeWords(a, b, c, seed)
 	}
 	if len(d) < 20 {
 		return 0
 	}
 	s, dst := le(d[12:]), le(d[16:])
 	if s < dst {
-		return jhash3(s, dst, uint32(d[9]), seed)
+		return jhash.ThreeWords(s, dst, uint32(d[9]), seed)
 	}
-	return jhash3(dst, s, uint32(d[9]), seed)
-}
-
-// jhash3 is the kernel's jhash_3words (Bob Jenkins' lookup3 final mix).
-func jhash3(a, b, c, initval uint32) uint32 {
-	iv := initval + 0xdeadbeef + 3<<2
-	a += iv
-	b += iv
-	c += iv
-	c ^= b
-	c -= bits.RotateLeft32(b, 14)
-	a ^= c
-	a -= bits.RotateLeft32(c, 11)
-	b ^= a
-	b -= bits.RotateLeft32(a, 25)
-	c ^= b
-	c -= bits.RotateLeft32(b, 16)
-	a ^= c
-	a -= bits.RotateLeft32(c, 4)
-	b ^= a
-	b -= bits.RotateLeft32(a, 14)
-	c ^= b
-	c -= bits.RotateLeft32(b, 24)
-	return c
+	return jhash.ThreeWords(dst, s, uint32(d[9]), seed)
 }

@@ -2,6 +2,7 @@ package nat
 
 import (
 	"encoding/binary"
+	"github.com/nfgo/nfgo/internal/jhash"
 	"math/bits"
 	"math/rand/v2"
 	"net/netip"
@@ -267,7 +268,7 @@ func BestAddr(t *ext.CtTuple, r *Range, m Manip, zone uint16) {
 	if r.Flags&Persistent == 0 {
 		init = dst[last] ^ uint32(zone)
 	}
-	j := jhash2(src[:], init)
+	j := jhash.Words(src[:], init)
 	// The kernel writes the chosen words into the tuple as it goes; for
 	// a destination mapping the hash is then mixed with the new words.
 	v := &src
@@ -304,61 +305,6 @@ func BestAddr(t *ext.CtTuple, r *Range, m Manip, zone uint16) {
 	} else {
 		t.Dst = a
 	}
-}
-
-// jhash2 is the kernel's jhash2 over four words (an nf_inet_addr).
-func jhash2(k []uint32, initval uint32) uint32 {
-	a := 0xdeadbeef + uint32(len(k))<<2 + initval
-	b, c := a, a
-	for len(k) > 3 {
-		a += k[0]
-		b += k[1]
-		c += k[2]
-		a -= c
-		a ^= bits.RotateLeft32(c, 4)
-		c += b
-		b -= a
-		b ^= bits.RotateLeft32(a, 6)
-		a += c
-		c -= b
-		c ^= bits.RotateLeft32(b, 8)
-		b += a
-		a -= c
-		a ^= bits.RotateLeft32(c, 16)
-		c += b
-		b -= a
-		b ^= bits.RotateLeft32(a, 19)
-		a += c
-		c -= b
-		c ^= bits.RotateLeft32(b, 4)
-		b += a
-		k = k[3:]
-	}
-	switch len(k) {
-	case 3:
-		c += k[2]
-		fallthrough
-	case 2:
-		b += k[1]
-		fallthrough
-	case 1:
-		a += k[0]
-		c ^= b
-		c -= bits.RotateLeft32(b, 14)
-		a ^= c
-		a -= bits.RotateLeft32(c, 11)
-		b ^= a
-		b -= bits.RotateLeft32(a, 25)
-		c ^= b
-		c -= bits.RotateLeft32(b, 16)
-		a ^= c
-		a -= bits.RotateLeft32(c, 4)
-		b ^= a
-		b -= bits.RotateLeft32(a, 14)
-		c ^= b
-		c -= bits.RotateLeft32(b, 24)
-	}
-	return c
 }
 
 // uniqueProto is nf_nat_l4proto_unique_tuple: it searches the port (or
