@@ -26,10 +26,8 @@ allocations per packet.
 func cmdBench(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("nfgo bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	hostDir := fs.String("host", "", "host snapshot directory")
-	rules4 := fs.String("rules", "", "iptables-save file (default: the snapshot's)")
-	rules6 := fs.String("rules6", "", "ip6tables-save file (default: the snapshot's)")
-	in := fs.String("in", "", "ingress interface for packets the capture does not place")
+	var hf hostFlags
+	hf.register(fs, true)
 	dur := fs.Duration("time", 2*time.Second, "how long to run")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, benchUsage)
@@ -42,11 +40,11 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
-	if *hostDir == "" || len(pos) != 1 {
+	if hf.host == "" || len(pos) != 1 {
 		fs.Usage()
 		return 2
 	}
-	s, err := replay.Open(replay.Options{HostDir: *hostDir, Rules4: *rules4, Rules6: *rules6, Quiet: true})
+	s, err := replay.Open(hostQuiet(&hf))
 	if err != nil {
 		fmt.Fprintf(stderr, "nfgo bench: %v\n", err)
 		return 1
@@ -80,7 +78,7 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 		}
 		name := r.IfName
 		if name == "" {
-			name = *in
+			name = hf.in
 		}
 		recs = append(recs, rec{r.LinkType, append([]byte(nil), r.Data...), name, r.IfName == replay.LocalIface})
 	}

@@ -28,10 +28,8 @@ the last packet are gone, as they are from the kernel's table.
 func cmdConntrack(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("nfgo conntrack", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	hostDir := fs.String("host", "", "host snapshot directory")
-	rules4 := fs.String("rules", "", "iptables-save file (default: the snapshot's)")
-	rules6 := fs.String("rules6", "", "ip6tables-save file (default: the snapshot's)")
-	in := fs.String("in", "", "ingress interface for packets the capture does not place")
+	var hf hostFlags
+	hf.register(fs, true)
 	list := fs.Bool("L", false, "list the table after the replay")
 	events := fs.Bool("E", false, "print events as they happen")
 	stats := fs.Bool("S", false, "print statistics")
@@ -58,13 +56,13 @@ func cmdConntrack(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "nfgo conntrack: expected one of -L, -E, -S, -C or --proc")
 		return 2
 	}
-	if *hostDir == "" || len(pos) != 1 {
+	if hf.host == "" || len(pos) != 1 {
 		fs.Usage()
 		return 2
 	}
 	bw := bufio.NewWriter(stdout)
 	defer bw.Flush()
-	opts := replay.Options{HostDir: *hostDir, Rules4: *rules4, Rules6: *rules6}
+	opts := hf.options()
 	if *events {
 		opts.Events = func(line string) { fmt.Fprintln(bw, line) }
 	}
@@ -79,7 +77,7 @@ func cmdConntrack(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer f.Close()
-	if _, err := s.Replay(f, *in, func(*replay.Report) error { return nil }); err != nil {
+	if _, err := s.Replay(f, hf.in, func(*replay.Report) error { return nil }); err != nil {
 		fmt.Fprintf(stderr, "nfgo conntrack: %v\n", err)
 		return 1
 	}

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/nfgo/nfgo/capture"
-	"github.com/nfgo/nfgo/ext"
 	"github.com/nfgo/nfgo/host"
 	"github.com/nfgo/nfgo/packet"
 	"github.com/nfgo/nfgo/replay"
@@ -77,10 +76,8 @@ Options:
 func cmdReplay(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("nfgo replay", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	hostDir := fs.String("host", "", "host snapshot directory (see nfgo snapshot)")
-	rules4 := fs.String("rules", "", "iptables-save file (default: the snapshot's iptables-save.txt)")
-	rules6 := fs.String("rules6", "", "ip6tables-save file (default: the snapshot's ip6tables-save.txt)")
-	in := fs.String("in", "", "ingress interface for packets the capture does not place")
+	var hf hostFlags
+	hf.register(fs, true)
 	logPath := fs.String("log", "", "write every LOG line, as the kernel prints it, to FILE")
 	countersPath := fs.String("counters", "", "write the rulesets with counters after the run (iptables-save -c form) to FILE")
 	ctPath := fs.String("conntrack", "", "write the conntrack table after the run (conntrack -L form) to FILE")
@@ -88,7 +85,6 @@ func cmdReplay(args []string, stdout, stderr io.Writer) int {
 	outPath := fs.String("out", "", "write every packet leaving the host to FILE (pcapng)")
 	trace := fs.Bool("trace", false, "print each packet's path")
 	asJSON := fs.Bool("json", false, "print one JSON object per packet")
-	legacy := fs.Bool("legacy-xtables", false, "evaluate -m limit as iptables-legacy's xt_limit rather than iptables-nft's nftables limit expression")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, replayUsage)
 		fs.PrintDefaults()
@@ -100,8 +96,7 @@ func cmdReplay(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
-	ext.LegacyXtables = *legacy
-	if *hostDir == "" {
+	if hf.host == "" {
 		fmt.Fprintln(stderr, "nfgo replay: --host DIR is required: a snapshot directory (nfgo snapshot DIR makes one)")
 		return 2
 	}
@@ -124,7 +119,8 @@ func cmdReplay(args []string, stdout, stderr io.Writer) int {
 		}
 		return 1
 	}
-	opts := replay.Options{HostDir: *hostDir, Rules4: *rules4, Rules6: *rules6, Path: *trace}
+	opts := hf.options()
+	opts.Path = *trace
 	var logErr error
 	if *logPath != "" {
 		w, c, err := outFile(*logPath, stdout)
@@ -187,7 +183,7 @@ func cmdReplay(args []string, stdout, stderr io.Writer) int {
 	bw := bufio.NewWriter(stdout)
 	enc := json.NewEncoder(bw)
 	enc.SetEscapeHTML(false)
-	skipped, err := s.Replay(capFile, *in, func(r *replay.Report) error {
+	skipped, err := s.Replay(capFile, hf.in, func(r *replay.Report) error {
 		if *asJSON {
 			return enc.Encode(r)
 		}
@@ -249,12 +245,10 @@ lines and lines starting with # are skipped).
 func cmdTrace(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("nfgo trace", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	hostDir := fs.String("host", "", "host snapshot directory (see nfgo snapshot)")
-	rules4 := fs.String("rules", "", "iptables-save file (default: the snapshot's iptables-save.txt)")
-	rules6 := fs.String("rules6", "", "ip6tables-save file (default: the snapshot's ip6tables-save.txt)")
+	var hf hostFlags
+	hf.register(fs, false)
 	at := fs.String("time", "", "clock of the first packet, RFC 3339 (default: now); later packets follow 1 ms apart")
 	asJSON := fs.Bool("json", false, "print one JSON object per packet")
-	legacy := fs.Bool("legacy-xtables", false, "evaluate -m limit as iptables-legacy's xt_limit rather than iptables-nft's nftables limit expression")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, traceUsage+packet.LineSyntax+"\nOptions:\n")
 		fs.PrintDefaults()
@@ -266,8 +260,7 @@ func cmdTrace(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
-	ext.LegacyXtables = *legacy
-	if *hostDir == "" {
+	if hf.host == "" {
 		fmt.Fprintln(stderr, "nfgo trace: --host DIR is required: a snapshot directory (nfgo snapshot DIR makes one)")
 		return 2
 	}
@@ -320,7 +313,9 @@ func cmdTrace(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		parsed[i] = pl
 	}
-	s, err := replay.Open(replay.Options{HostDir: *hostDir, Rules4: *rules4, Rules6: *rules6, Path: true})
+	opts := hf.options()
+	opts.Path = true
+	s, err := replay.Open(opts)
 	if err != nil {
 		fmt.Fprintf(stderr, "nfgo trace: %v\n", err)
 		return 1
