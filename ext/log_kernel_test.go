@@ -107,6 +107,7 @@ func packetSocket(dev string) (int, error) {
 
 func newLogLab(t *testing.T) *logLab {
 	kerneltest.Require(t)
+	kerneltest.LockKernelLog(t)
 	const sysctl = "/proc/sys/net/netfilter/nf_log_all_netns"
 	old, err := os.ReadFile(sysctl)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"testing"
 	"time"
 )
 
@@ -183,4 +184,17 @@ func logIfaces(line string) (in, out string, ok bool) {
 		}
 		i += j + 3
 	}
+}
+
+// LockKernelLog makes a test that writes to or reads the kernel log
+// outside a Lab take its turn with the labs: it holds the machine-wide
+// lab lock until the test ends, so lines from namespaces that share
+// interface names (lo, eth0) cannot mix.
+func LockKernelLog(t testing.TB) {
+	t.Helper()
+	f, err := lockLabs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
 }
