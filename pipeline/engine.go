@@ -142,8 +142,9 @@ type Config struct {
 	// Log receives LOG and TRACE lines, the text dmesg shows after its
 	// timestamp.
 	Log func(level uint8, line string)
-	// NFLog receives NFLOG/ULOG packets.
-	NFLog func(group uint16, prefix string, p *packet.Packet)
+	// NFLog receives NFLOG/ULOG packets with the hook the rule ran at;
+	// the packet is valid only during the call.
+	NFLog func(group uint16, prefix string, p *packet.Packet, hook nf.Hook)
 	// Emit receives every packet leaving the host.
 	Emit Emitter
 	// Trace, when set, receives every step of every packet.
@@ -582,7 +583,7 @@ func (s *sink) NFLog(group uint16, prefix string, p *packet.Packet) {
 		s.e.st.event(Event{Kind: EvLog, Text: "NFLOG group " + strconv.Itoa(int(group)) + " prefix " + strconv.Quote(prefix)})
 	}
 	if s.e.cfg.NFLog != nil {
-		s.e.cfg.NFLog(group, prefix, p)
+		s.e.cfg.NFLog(group, prefix, p, s.e.env.Hook)
 	}
 }
 

@@ -34,6 +34,12 @@ type Options struct {
 	// Events receives each conntrack event line, as `conntrack -E`
 	// prints it.
 	Events func(line string)
+	// CtEvents receives each conntrack event itself (for the logging
+	// daemon's flow records).
+	CtEvents func(ev conntrack.Event)
+	// NFLog receives each packet an NFLOG or ULOG rule logs; the packet
+	// is valid only during the call.
+	NFLog func(group uint16, prefix string, p *packet.Packet, hook nf.Hook)
 	// Emit receives each packet leaving the host as an Ethernet frame: the
 	// egress interface, the packet's timestamp and the frame, valid only
 	// during the call.
@@ -69,8 +75,14 @@ func Open(o Options) (*Session, error) {
 	}
 	s := &Session{Host: h, opts: o, CT: conntrack.New(ctCfg)}
 	s.CT.Log = s.log
-	if o.Events != nil {
+	if o.Events != nil || o.CtEvents != nil {
 		s.CT.OnEvent = func(ev conntrack.Event) {
+			if o.CtEvents != nil {
+				o.CtEvents(ev)
+			}
+			if o.Events == nil {
+				return
+			}
 			line := conntrack.FormatEvent(ev)
 			if r := s.cur; r != nil {
 				r.Conntrack = append(r.Conntrack, line)
@@ -96,6 +108,7 @@ func Open(o Options) (*Session, error) {
 		Log:       s.log,
 		Emit:      s.emit,
 		Generated: s.generated,
+		NFLog:     o.NFLog,
 	}
 	if o.Quiet {
 		cfg.Trace, cfg.Generated = nil, nil

@@ -2,6 +2,7 @@ package main
 
 import (
 	"flag"
+	"sort"
 
 	"github.com/nfgo/nfgo/ext"
 	"github.com/nfgo/nfgo/replay"
@@ -37,3 +38,5 @@ func hostQuiet(h *hostFlags) replay.Options {
 	o.Quiet = true
 	return o
 }
+
+func sortStrings(s []string) { sort.Strings(s) }

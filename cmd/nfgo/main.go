@@ -33,6 +33,9 @@ Usage:
   nfgo conntrack --host DIR [-L|-E|-S|-C|--proc] CAPTURE
       Connection tracking after (or while) replaying a capture, as the
       conntrack tool and /proc/net/nf_conntrack show it.
+  nfgo logd -c CONFIG
+      The logging daemon: NFLOG/ULOG packets and conntrack events from the
+      kernel and from nfgo, to files and databases.
   nfgo bench --host DIR [--time D] CAPTURE
       Measure the per-packet path on a capture's packets.
 
@@ -67,6 +70,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return cmdBench(args[1:], stdout, stderr)
 	case "conntrack":
 		return cmdConntrack(args[1:], stdout, stderr)
+	case "logd":
+		return cmdLogd(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -1,0 +1,214 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/nfgo/nfgo/logd"
+	"github.com/nfgo/nfgo/logd/engine"
+)
+
+const logdUsage = `usage: nfgo logd -c CONFIG [--check]
+
+The logging daemon: it reads logged packets (NFLOG and ULOG groups) and
+connection tracking events from the kernel over netlink and from nfgo's own
+engine, and writes them to files and databases. It runs until SIGTERM or
+SIGINT (then it flushes every sink), reopens its files on SIGHUP (log
+rotation), and reports on standard error what it could not keep.
+
+The configuration file:
+
+  queue = 65536            # records held per queue (default 65536)
+  flush = 1s               # how often sinks are flushed (default 1s)
+
+  [source TYPE]            # one section per source
+  KEY = VALUE
+  [sink TYPE]              # one section per sink
+  KEY = VALUE
+
+Sources:
+%s
+Sinks:
+%s
+Options:
+`
+
+// A source or sink type: its keys (for help and errors) and constructor.
+type logdSourceType struct {
+	keys string
+	help string
+	make func(s *logd.Section) (logd.Source, error)
+}
+
+type logdSinkType struct {
+	keys string
+	help string
+	make func(s *logd.Section) (logd.Sink, error)
+}
+
+var logdSources = map[string]logdSourceType{
+	"replay": {
+		keys: "host, capture, rules, rules6, in, groups, flows",
+		help: "nfgo's engine replaying CAPTURE through the snapshot HOST: its NFLOG/ULOG packets (groups: all, or a list) and, with flows = yes, its conntrack events",
+		make: func(s *logd.Section) (logd.Source, error) {
+			host, err := s.Require("host", "DIR")
+			if err != nil {
+				return nil, err
+			}
+			capPath, err := s.Require("capture", "FILE")
+			if err != nil {
+				return nil, err
+			}
+			groups, err := s.Uint16s("groups")
+			if err != nil {
+				return nil, err
+			}
+			flows, err := s.Bool("flows", false)
+			if err != nil {
+				return nil, err
+			}
+			r := &engine.Replay{Capture: capPath, In: s.String("in", ""), Groups: groups, Flows: flows}
+			r.Options.HostDir, r.Options.Rules4, r.Options.Rules6 = host, s.String("rules", ""), s.String("rules6", "")
+			return r, nil
+		},
+	},
+}
+
+var logdSinks = map[string]logdSinkType{}
+
+func typeHelp[T any](m map[string]T, get func(T) (string, string)) string {
+	var names []string
+	for n := range m {
+		names = append(names, n)
+	}
+	sortStrings(names)
+	var b strings.Builder
+	for _, n := range names {
+		keys, help := get(m[n])
+		fmt.Fprintf(&b, "  [%s]  keys: %s\n      %s\n", n, keys, help)
+	}
+	return b.String()
+}
+
+func cmdLogd(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("nfgo logd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("c", "", "configuration file")
+	check := fs.Bool("check", false, "check the configuration and exit")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, logdUsage,
+			typeHelp(logdSources, func(t logdSourceType) (string, string) { return t.keys, t.help }),
+			typeHelp(logdSinks, func(t logdSinkType) (string, string) { return t.keys, t.help }))
+		fs.PrintDefaults()
+	}
+	if _, err := parseInterspersed(fs, args); err != nil {
+		if err == flag.ErrHelp {
+			return 0
+		}
+		return 2
+	}
+	if *cfgPath == "" {
+		fmt.Fprintln(stderr, "nfgo logd: -c CONFIG is required (nfgo logd -h describes the file)")
+		return 2
+	}
+	d, err := buildDaemon(*cfgPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "nfgo logd: %v\n", err)
+		return 2
+	}
+	if *check {
+		fmt.Fprintf(stdout, "%s: %d sources, %d sinks\n", *cfgPath, len(d.Sources), len(d.Sinks))
+		return 0
+	}
+	d.Report = func(line string) { fmt.Fprintf(stderr, "nfgo logd: %s\n", line) }
+	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer cancel()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			d.Reopen()
+		}
+	}()
+	runErr := d.Run(ctx)
+	code := 0
+	for _, src := range d.Sources {
+		st := src.Stats()
+		fmt.Fprintf(stderr, "nfgo logd: source %s: %d received, %d lost in the kernel (ENOBUFS), %d malformed\n", src.Name(), st.Received, st.Overruns, st.Errors)
+	}
+	for i, st := range d.Stats() {
+		fmt.Fprintf(stderr, "nfgo logd: sink %s: %d written, %d dropped, %d errors\n", d.Sinks[i].Name(), st.Written, st.Dropped, st.Errors)
+		if st.Dropped > 0 {
+			code = 1
+		}
+	}
+	if runErr != nil {
+		fmt.Fprintf(stderr, "nfgo logd: %v\n", runErr)
+		code = 1
+	}
+	return code
+}
+
+func buildDaemon(path string) (*logd.Daemon, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	cfg, err := logd.ParseConfig(f, path)
+	if err != nil {
+		return nil, err
+	}
+	d := &logd.Daemon{QueueSize: cfg.Queue, FlushInterval: cfg.Flush}
+	for _, s := range cfg.Sections {
+		switch s.Kind {
+		case "source":
+			t, ok := logdSources[s.Type]
+			if !ok {
+				return nil, &logd.ConfigError{File: path, Line: s.Line, Col: 1, Msg: fmt.Sprintf("unknown source %q: expected one of %s", s.Type, keysOf(logdSources))}
+			}
+			src, err := t.make(s)
+			if err != nil {
+				return nil, err
+			}
+			if err := s.Done(t.keys); err != nil {
+				return nil, err
+			}
+			d.Sources = append(d.Sources, src)
+		case "sink":
+			t, ok := logdSinks[s.Type]
+			if !ok {
+				return nil, &logd.ConfigError{File: path, Line: s.Line, Col: 1, Msg: fmt.Sprintf("unknown sink %q: expected one of %s", s.Type, keysOf(logdSinks))}
+			}
+			sink, err := t.make(s)
+			if err != nil {
+				return nil, err
+			}
+			if err := s.Done(t.keys); err != nil {
+				sink.Close()
+				return nil, err
+			}
+			d.Sinks = append(d.Sinks, sink)
+		}
+	}
+	if len(d.Sources) == 0 || len(d.Sinks) == 0 {
+		return nil, fmt.Errorf("%s: needs at least one [source ...] and one [sink ...] section", path)
+	}
+	return d, nil
+}
+
+func keysOf[T any](m map[string]T) string {
+	var names []string
+	for n := range m {
+		names = append(names, n)
+	}
+	sortStrings(names)
+	return strings.Join(names, ", ")
+}
