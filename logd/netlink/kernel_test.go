@@ -288,3 +288,59 @@ func checkIn(t *testing.T, q *logd.Packet, p *pair, fam nf.Family, mac []byte, p
 		t.Errorf("%s packet %+v", q.Prefix, q)
 	}
 }
+
+// TestKernelOverrun fills a tiny receive buffer with a burst logged
+// before the source reads: the loss is counted, and packets logged after
+// it still arrive.
+func TestKernelOverrun(t *testing.T) {
+	p := newPair(t)
+	p.restore(p.a, 4, `*filter
+-A OUTPUT -o va -p udp --dport 9999 -j NFLOG --nflog-group 7 --nflog-prefix "burst"
+-A OUTPUT -o va -p udp --dport 9997 -j NFLOG --nflog-group 7 --nflog-prefix "after"
+COMMIT
+`)
+	src, err := NewNFLog(NFLogConfig{Groups: []uint16{7}, NetNS: "/run/netns/" + p.a, ReadBuffer: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := udpConn(t, p.a, "10.77.0.1:4444")
+	const burst = 200
+	for i := 0; i < burst; i++ {
+		if _, err := u.WriteToUDP(make([]byte, 200), &net.UDPAddr{IP: net.IPv4(10, 77, 0, 2), Port: 9999}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := collect(src)
+	// Wait until the backlog is read, then log one more packet.
+	deadline := time.Now().Add(5 * time.Second)
+	for src.Stats().Overruns == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if _, err := u.WriteToUDP([]byte("x"), &net.UDPAddr{IP: net.IPv4(10, 77, 0, 2), Port: 9997}); err != nil {
+		t.Fatal(err)
+	}
+	var after bool
+	for time.Now().Before(deadline) && !after {
+		for _, r := range c.wait(0, 0) {
+			after = after || r.Packet.Prefix == "after"
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	recs := c.wait(0, 0)
+	c.finish(t)
+	st := src.Stats()
+	t.Logf("burst of %d: %d received, stats %+v", burst, len(recs)-1, st)
+	if st.Overruns == 0 {
+		t.Errorf("no overrun counted: %+v", st)
+	}
+	if len(recs) >= burst {
+		t.Errorf("all %d packets arrived through a %d-byte buffer", len(recs), 4096)
+	}
+	if !after {
+		t.Error("the packet logged after the overrun did not arrive")
+	}
+	if st.Received != uint64(len(recs)) || st.Errors != 0 {
+		t.Errorf("stats %+v, %d records", st, len(recs))
+	}
+}
