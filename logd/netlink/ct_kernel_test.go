@@ -3,6 +3,7 @@ package nlsource
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"io"
 	"net"
 	"net/netip"
@@ -238,5 +239,55 @@ COMMIT
 			}
 			return b
 		}(), []byte("\n"))))
+	}
+}
+
+// TestKernelConntrackDestroyOnly subscribes to DESTROY events alone.
+func TestKernelConntrackDestroyOnly(t *testing.T) {
+	p := newPair(t)
+	p.restore(p.a, 4, "*filter\n-A INPUT -m conntrack --ctstate NEW -j ACCEPT\nCOMMIT\n")
+	src, err := NewConntrack(ConntrackConfig{NetNS: "/run/netns/" + p.a, Events: EventDestroy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := collect(src)
+	ub := udpConn(t, p.b, "10.77.0.2:5556")
+	for _, port := range []int{7001, 7002} {
+		if _, err := ub.WriteToUDP([]byte("x"), &net.UDPAddr{IP: net.IPv4(10, 77, 0, 1), Port: port}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	p.run(p.a, "conntrack -D -p udp --dport 7001")
+	recs := c.wait(2, 2*time.Second)
+	c.finish(t)
+	if len(recs) != 1 {
+		t.Fatalf("%d records, want the one DESTROY: %+v", len(recs), recs)
+	}
+	f := recs[0].Flow
+	if f.Type != "DESTROY" || f.Proto != 17 || f.OrigDport != 7001 || f.OrigSport != 5556 ||
+		f.OrigSrc != netip.MustParseAddr("10.77.0.2") || f.ReplSrc != netip.MustParseAddr("10.77.0.1") || f.ReplDport != 5556 {
+		t.Errorf("got %+v", *f)
+	}
+}
+
+// TestKernelCloseStopsRun: Close unblocks a running source, which returns nil.
+func TestKernelCloseStopsRun(t *testing.T) {
+	p := newPair(t)
+	src, err := NewConntrack(ConntrackConfig{NetNS: "/run/netns/" + p.a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- src.Run(context.Background(), make(chan logd.Record)) }()
+	time.Sleep(50 * time.Millisecond)
+	src.Close()
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Errorf("Run after Close: %v", err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("Run did not return after Close")
 	}
 }

@@ -48,6 +48,7 @@ type sock struct {
 	pending   []netlink.Message
 	closeOnce sync.Once
 	closeErr  error
+	closed    atomic.Bool
 
 	received, overruns, errs atomic.Uint64
 }
@@ -122,6 +123,7 @@ func setReadBuffer(c *netlink.Conn, n int) error {
 // close closes both sockets once; a blocked Receive returns.
 func (s *sock) close() error {
 	s.closeOnce.Do(func() {
+		s.closed.Store(true)
 		s.closeErr = s.conn.Close()
 		if err := s.ifn.close(); s.closeErr == nil {
 			s.closeErr = err
@@ -146,7 +148,8 @@ func (s *sock) run(ctx context.Context, out chan<- logd.Record, handle func(m ne
 			msgs, err = s.conn.Receive()
 		}
 		if err != nil {
-			if ctx.Err() != nil {
+			if ctx.Err() != nil || s.closed.Load() {
+				// Cancelled, or closed by Close.
 				return nil
 			}
 			switch {
