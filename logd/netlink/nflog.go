@@ -47,11 +47,18 @@ const (
 	nfulnlCfgCmdPFBind = 3
 
 	nfulnlCopyPacket = 2
+)
 
-	// NFULNL_CFG_F_*
-	FlagSeq       = 0x0001
-	FlagSeqGlobal = 0x0002
-	FlagConntrack = 0x0004
+// NFLOG instance flags (NFULNL_CFG_F_*) for NFLogConfig.Flags.
+const (
+	FlagSeq       = 0x0001 // number packets per group (logd.Packet.Seq)
+	FlagSeqGlobal = 0x0002 // number packets across groups (SeqGlobal)
+	FlagConntrack = 0x0004 // attach conntrack data (not decoded)
+)
+
+var (
+	_ logd.Source = (*NFLog)(nil)
+	_ logd.Source = (*Conntrack)(nil)
 )
 
 // DefaultCopyRange is the copy range asked for when none is configured:
