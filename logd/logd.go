@@ -43,6 +43,15 @@ type Packet struct {
 	Data []byte
 	// OrigLen is the packet's full length (NFULA_PAYLOAD may be cut).
 	OrigLen int
+
+	// Link-layer details nfnetlink_log reports (zero when absent).
+	HWProtocol uint16 // EtherType of the frame (NFULA_PACKET_HDR hw_protocol)
+	HWType     uint16 // ARPHRD_* type of the input device (NFULA_HWTYPE)
+	HWAddr     []byte // link-layer source address (NFULA_HWADDR)
+	// Sequence numbers of the NFLOG instance and across instances
+	// (NFULA_SEQ, NFULA_SEQ_GLOBAL), when the reader asked for them.
+	Seq, SeqGlobal       uint32
+	HasSeq, HasSeqGlobal bool
 }
 
 // FlowEvent is a conntrack event (conntrack -E) or, for Type "DESTROY"
