@@ -12,6 +12,7 @@ import (
 
 	"github.com/nfgo/nfgo/logd"
 	"github.com/nfgo/nfgo/logd/engine"
+	nlsource "github.com/nfgo/nfgo/logd/netlink"
 )
 
 const logdUsage = `usage: nfgo logd -c CONFIG [--check]
@@ -53,6 +54,61 @@ type logdSinkType struct {
 }
 
 var logdSources = map[string]logdSourceType{
+	"nflog": {
+		keys: "groups, range, buffer, netns, qthreshold, timeout",
+		help: "the kernel's NFLOG groups (nfnetlink_log): groups = 1, 2; range = bytes copied (default 65535); buffer = socket receive buffer bytes; netns = /run/netns/NAME to read another namespace",
+		make: func(s *logd.Section) (logd.Source, error) {
+			groups, err := s.Uint16s("groups")
+			if err != nil {
+				return nil, err
+			}
+			if len(groups) == 0 {
+				return nil, &logd.ConfigError{File: s.File, Line: s.Line, Col: 1, Msg: s.Name() + " needs groups = N[, N...]"}
+			}
+			rng, err := s.Int("range", 0)
+			if err != nil {
+				return nil, err
+			}
+			buf, err := s.Int("buffer", 0)
+			if err != nil {
+				return nil, err
+			}
+			qth, err := s.Int("qthreshold", 0)
+			if err != nil {
+				return nil, err
+			}
+			tmo, err := s.Duration("timeout", 0)
+			if err != nil && s.String("timeout", "") != "" {
+				return nil, err
+			}
+			return nlsource.NewNFLog(nlsource.NFLogConfig{Groups: groups, CopyRange: uint32(rng), ReadBuffer: buf,
+				QThreshold: uint32(qth), Timeout: tmo, NetNS: s.String("netns", "")})
+		},
+	},
+	"conntrack": {
+		keys: "events, buffer, netns",
+		help: "the kernel's conntrack events (ctnetlink): events = new, update, destroy (default all); buffer = socket receive buffer bytes; netns = /run/netns/NAME",
+		make: func(s *logd.Section) (logd.Source, error) {
+			ev := 0
+			for _, e := range s.List("events") {
+				switch strings.ToLower(e) {
+				case "new":
+					ev |= nlsource.EventNew
+				case "update":
+					ev |= nlsource.EventUpdate
+				case "destroy":
+					ev |= nlsource.EventDestroy
+				default:
+					return nil, &logd.ConfigError{File: s.File, Line: s.Line, Col: 1, Msg: fmt.Sprintf("%s: events: %q: expected new, update or destroy", s.Name(), e)}
+				}
+			}
+			buf, err := s.Int("buffer", 0)
+			if err != nil {
+				return nil, err
+			}
+			return nlsource.NewConntrack(nlsource.ConntrackConfig{Events: ev, ReadBuffer: buf, NetNS: s.String("netns", "")})
+		},
+	},
 	"replay": {
 		keys: "host, capture, rules, rules6, in, groups, flows",
 		help: "nfgo's engine replaying CAPTURE through the snapshot HOST: its NFLOG/ULOG packets (groups: all, or a list) and, with flows = yes, its conntrack events",
