@@ -178,7 +178,7 @@ func (s *Session) event(ev *pipeline.Event) {
 		r.Generated = append(r.Generated, Generated{})
 		s.gen = &r.Generated[len(r.Generated)-1]
 	}
-	if ev.Kind == pipeline.EvChange {
+	if ev.Kind == pipeline.EvChange || ev.Kind == pipeline.EvNAT {
 		c := Change{Hook: ev.Hook.String(), Table: ev.Table, Chain: ev.Chain, Rule: ev.Rule, Text: ev.Text}
 		if s.gen != nil {
 			s.gen.Changes = append(s.gen.Changes, c)
