@@ -91,7 +91,7 @@ func Open(o Options) (*Session, error) {
 		Rules4:    s.Rules4,
 		Rules6:    s.Rules6,
 		Router:    h,
-		Tracker:   &conntrack.Tracker{T: s.CT},
+		Tracker:   &conntrack.Tracker{T: s.CT, Addrs: h},
 		Trace:     s.event,
 		Log:       s.log,
 		Emit:      s.emit,
