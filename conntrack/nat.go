@@ -359,6 +359,19 @@ func (tr *Tracker) natFTP(env *ext.Env, e *Entry, x *helper.Expect, now int64) s
 	return ""
 }
 
+// natTFTP is nf_nat_tftp: the answer, from any port of the server, is
+// expected back at the translated address and follows the master's
+// mapping to the client's own port.
+func (tr *Tracker) natTFTP(env *ext.Env, e *Entry, x *helper.Expect, now int64) string {
+	reg, err := tr.T.ExpectRelated(e, x, now)
+	if err != nil {
+		tr.helperLog(env, "tftp", "cannot add expectation")
+		return "conntrack helper tftp: cannot add expectation: " + err.Error()
+	}
+	reg.natFollow, reg.natDir, reg.savedPort = true, 1, e.tuple[0].SrcPort
+	return ""
+}
+
 // seqAdjust is nf_confirm's nf_ct_seq_adjust for a TCP packet of a
 // connection whose payload NAT resized. It returns why the packet is
 // dropped, "" to let it pass.

@@ -705,8 +705,13 @@ func (tr *Tracker) help(env *ext.Env, e *Entry, now int64) string {
 		tr.helperLog(env, name, reason)
 		return "conntrack helper " + name + ": " + reason
 	}
-	if x != nil && e.status&statusNATMask != 0 && name == "ftp" {
-		return tr.natFTP(env, e, x, now)
+	if x != nil && e.status&statusNATMask != 0 {
+		switch name {
+		case "ftp":
+			return tr.natFTP(env, e, x, now)
+		case "tftp":
+			return tr.natTFTP(env, e, x, now)
+		}
 	}
 	if x != nil {
 		if _, err := t.ExpectRelated(e, x, now); err != nil {
