@@ -74,6 +74,9 @@ func (t *Table) natCleanup(e *Entry) {
 	if t.seqadj != nil {
 		delete(t.seqadj, e.idx)
 	}
+	if t.masq != nil {
+		delete(t.masq, e.idx)
+	}
 }
 
 // SeqAdjust returns the connection's NAT sequence adjustment, nil when
@@ -196,6 +199,15 @@ func (tr *Tracker) SetupNAT(env *ext.Env, kind string, r ext.NATRange) ext.Verdi
 	if skip {
 		return ext.VerdictAccept
 	}
+	if k == nat.KindMasquerade && e.status&statusConfirmed == 0 {
+		// nat->masq_index: later packets must leave by the same
+		// interface.
+		t := tr.T
+		if t.masq == nil {
+			t.masq = make(map[int32]string)
+		}
+		t.masq[e.idx] = p.OutDev
+	}
 	if !tr.setupInfo(e, &rng, m) {
 		return ext.VerdictDrop
 	}
@@ -280,6 +292,7 @@ func icmpErrorRelated(env *ext.Env) bool {
 // mapping of the hook's manip type yet).
 func (tr *Tracker) NATTable(env *ext.Env, hook nf.Hook, nexthop netip.Addr) bool {
 	tr.nexthop = nexthop
+	tr.ranNAT = false
 	e, ok := env.Conn.(*Entry)
 	if !ok || e == nil || icmpErrorRelated(env) {
 		return false
@@ -287,7 +300,8 @@ func (tr *Tracker) NATTable(env *ext.Env, hook nf.Hook, nexthop netip.Addr) bool
 	if env.CtState != ext.CtStateNew && env.CtState != ext.CtStateRelated {
 		return false
 	}
-	return e.status&natDone(nat.HookManip(hook)) == 0
+	tr.ranNAT = e.status&natDone(nat.HookManip(hook)) == 0
+	return tr.ranNAT
 }
 
 // NATHook is the rest of the NAT hook: the null binding for a new
@@ -310,7 +324,17 @@ func (tr *Tracker) NATHook(env *ext.Env, hook nf.Hook) string {
 		if !tr.nullBinding(e, m) {
 			return "nat: mapping already set up"
 		}
+	} else if hook == nf.PostRouting && !env.CtReply && !tr.ranNAT && len(tr.T.masq) > 0 {
+		// nf_nat_oif_changed: a masqueraded connection's packet
+		// leaving by another interface ends the connection.
+		if dev, ok := tr.T.masq[e.idx]; ok && dev != p.OutDev {
+			if e.status&statusConfirmed != 0 && e.status&statusDying == 0 {
+				tr.T.destroy(e, p.Timestamp)
+			}
+			return "nat MASQUERADE: out interface changed from " + dev + " to " + p.OutDev
+		}
 	}
+	tr.ranNAT = false
 	if e.status&statusNATMask == 0 {
 		return ""
 	}

@@ -202,6 +202,7 @@ type Table struct {
 	// adjustment of connections whose payload NAT resized.
 	bysource map[bySrcKey][]int32
 	seqadj   map[int32]*nat.SeqAdjust
+	masq     map[int32]string // MASQUERADE's out interface (nat->masq_index)
 }
 
 // NewTable returns an empty table with the kernel's default settings.

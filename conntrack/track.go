@@ -32,6 +32,7 @@ type Tracker struct {
 	nexthop netip.Addr // the route's next hop at POSTROUTING
 	sel     nat.Selector
 	view    natView
+	ranNAT  bool // the nat table ran for the packet at the current hook
 }
 
 // gcInterval is how often (clock time) the tracker sweeps the table for
