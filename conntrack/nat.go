@@ -122,12 +122,13 @@ func (v *natView) TupleTaken(ct ext.CtTuple, zone uint16) bool {
 
 // SameSource walks the source mappings of connections from orig's source,
 // most recent first (find_appropriate_src).
-func (v *natView) SameSource(orig ext.CtTuple, zone uint16, fn func(reply ext.CtTuple) bool) {
+func (v *natView) SameSource(orig ext.CtTuple, _ uint16, fn func(reply ext.CtTuple) bool) {
 	if len(v.t.bysource) == 0 {
 		return
 	}
 	tu := TupleFromExt(orig)
-	l := v.t.bysource[bySrcKey{src: tu.Src, port: tu.SrcPort, proto: tu.Proto, v6: tu.V6, zone: zone}]
+	// The key's zone as addBySource takes it: the original direction's.
+	l := v.t.bysource[bySrcKey{src: tu.Src, port: tu.SrcPort, proto: tu.Proto, v6: tu.V6, zone: zoneID(v.e.zone, v.e.zoneDir, 0)}]
 	for i := len(l) - 1; i >= 0; i-- {
 		x := v.t.entry(l[i])
 		if x == v.e || x.status&statusDying != 0 {

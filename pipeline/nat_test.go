@@ -70,3 +70,36 @@ func itoa(v uint16) string {
 		}
 	}
 }
+
+// Packets of a translated connection pass the NAT hooks without
+// allocating.
+func TestNATEstablishedAllocatesNothing(t *testing.T) {
+	rs := load(t, `*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A POSTROUTING -o eth1 -j SNAT --to-source 10.0.0.1
+COMMIT
+`)
+	e, err := New(Config{Rules4: rs, Router: fakeRouter{forward: true}, Tracker: &conntrack.Tracker{T: conntrack.NewTable()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Receive(tcp4s("192.0.2.7", "192.168.1.5", 40000, 80, packet.TCPSyn, 1000, 0))
+	synack := tcp4s("192.168.1.5", "10.0.0.1", 80, 40000, packet.TCPSyn|packet.TCPAck, 5000, 1001)
+	synack.InDev = "eth1"
+	e.Receive(synack)
+	ack := tcp4s("192.0.2.7", "192.168.1.5", 40000, 80, packet.TCPAck, 1001, 5001)
+	orig := append([]byte(nil), ack.Data...)
+	if r := e.Receive(ack); r.Fate != Forwarded || ack.Src() != netip.MustParseAddr("10.0.0.1") {
+		t.Fatalf("ACK: %v from %v, want forwarded from 10.0.0.1", r, ack.Src())
+	}
+	allocs := testing.AllocsPerRun(200, func() {
+		copy(ack.Data, orig)
+		e.Receive(ack)
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per translated packet, want 0", allocs)
+	}
+}
