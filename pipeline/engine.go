@@ -266,7 +266,10 @@ func (e *Engine) runHook(p *packet.Packet, hook nf.Hook) (decision, string, bool
 		}
 		if t.name == "nat" && e.nat != nil {
 			if d, ok := e.natStep(t, hook, env); !ok {
-				return d, "", false
+				if d.chain == "" {
+					return d, "", false // NAT's own drop
+				}
+				return d, t.name, false
 			}
 			continue
 		}

@@ -103,3 +103,27 @@ COMMIT
 		t.Errorf("%v allocations per translated packet, want 0", allocs)
 	}
 }
+
+// A nat chain's DROP is the nat table's verdict; MASQUERADE without an
+// address drops the packet by its rule.
+func TestNATTableDrop(t *testing.T) {
+	rs := load(t, `*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A PREROUTING -p tcp --dport 81 -j DROP
+-A POSTROUTING -j MASQUERADE
+COMMIT
+`)
+	e, err := New(Config{Rules4: rs, Router: fakeRouter{forward: true}, Tracker: &conntrack.Tracker{T: conntrack.NewTable()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := e.Receive(tcp4s("192.0.2.7", "192.168.1.5", 40000, 81, packet.TCPSyn, 1, 0)); r.String() != "dropped by nat PREROUTING rule 1" {
+		t.Fatalf("got %q", r)
+	}
+	if r := e.Receive(tcp4s("192.0.2.7", "192.168.1.5", 40000, 80, packet.TCPSyn, 1, 0)); r.String() != "dropped by nat POSTROUTING rule 1 (MASQUERADE)" {
+		t.Fatalf("got %q", r)
+	}
+}
