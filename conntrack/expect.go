@@ -39,6 +39,12 @@ type Expectation struct {
 
 	master   *Entry
 	zone     uint16
+	// NAT of the master (nf_nat_ftp): the expected connection follows
+	// the master's mapping (natFollow), coming in direction natDir of
+	// the master, to the port the command named (savedPort).
+	natFollow bool
+	natDir    uint8
+	savedPort uint16
 	deadline int64
 	dead     bool
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/nfgo/nfgo/conntrack/helper"
 	"github.com/nfgo/nfgo/ext"
+	"github.com/nfgo/nfgo/nat"
 	"github.com/nfgo/nfgo/nf"
 )
 
@@ -198,6 +199,12 @@ type Table struct {
 	// destroyed master stays allocated until the last of them goes, as
 	// the kernel's reference from ct->master keeps it.
 	refs map[int32]int32
+	// bysource lists the connections with a source mapping by their
+	// original source (nf_nat_bysource); seqadj holds the sequence
+	// adjustment of connections whose payload NAT resized.
+	bysource map[bySrcKey][]int32
+	seqadj   map[int32]*nat.SeqAdjust
+	masq     map[int32]string // MASQUERADE's out interface (nat->masq_index)
 }
 
 // NewTable returns an empty table with the kernel's default settings.
@@ -248,6 +255,9 @@ func (t *Table) alloc() *Entry {
 }
 
 func (t *Table) release(e *Entry) {
+	if e.status&(statusSrcNATDone|statusSeqAdjust) != 0 {
+		t.natCleanup(e)
+	}
 	if e.master != 0 {
 		m := t.entry(e.master - 1)
 		e.master = 0

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/nfgo/nfgo/ext"
+	"github.com/nfgo/nfgo/nat"
 	"github.com/nfgo/nfgo/packet"
 )
 
@@ -223,6 +224,10 @@ type TCPCall struct {
 	// packet is at PREROUTING.
 	CheckSum bool
 	Cfg      *TCPConfig // nil: the defaults
+	// Adj is the connection's NAT sequence adjustment (nil: none): an
+	// acknowledgment is taken back by the other direction's offset
+	// before the window checks, as tcp_in_window does.
+	Adj *nat.SeqAdjust
 
 	// out:
 	Timeout int64  // ns from Now: the connection's new timeout; TCPKeepTimeout: unchanged
@@ -662,7 +667,7 @@ func (st *TCPState) Packet(p *packet.Packet, c *TCPCall) TCPResult {
 	}
 
 	if !skipWindow {
-		res, msg, val := st.inWindow(dir, index, th, seg, cfg)
+		res, msg, val := st.inWindow(dir, index, th, seg, cfg, c.Adj)
 		switch res {
 		case tcpActIgnore:
 			c.Info = tcpWindowMsg(msg, val)
@@ -818,9 +823,9 @@ func (st *TCPState) storeInvalid(sender *TCPSeen, cfg *TCPConfig, act, kind int,
 	return act, kind, v
 }
 
-// inWindow is tcp_in_window. NAT sequence adjustment (seqadj) is not
-// modelled: the offset is always zero.
-func (st *TCPState) inWindow(dir, index uint8, th packet.TCP, seg []byte, cfg *TCPConfig) (int, int, uint32) {
+// inWindow is tcp_in_window; adj is the connection's NAT sequence
+// adjustment, nil for none.
+func (st *TCPState) inWindow(dir, index uint8, th packet.TCP, seg []byte, cfg *TCPConfig, adj *nat.SeqAdjust) (int, int, uint32) {
 	sender, receiver := &st.Seen[dir], &st.Seen[1-dir]
 	flags := th.Flags()
 	syn, ackf, rst := flags&packet.TCPSyn != 0, flags&packet.TCPAck != 0, flags&packet.TCPRst != 0
@@ -833,6 +838,12 @@ func (st *TCPState) inWindow(dir, index uint8, th packet.TCP, seg []byte, cfg *T
 
 	if receiver.Flags&TCPFlagSackPerm != 0 {
 		tcpSack(th.Options(), &sack)
+	}
+	if adj != nil {
+		// NAT's sequence number mangling of the other direction.
+		off := uint32(adj.Offset(int(1-dir), ack-1))
+		ack -= off
+		sack -= off
 	}
 
 	if sender.MaxWin == 0 {

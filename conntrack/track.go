@@ -2,10 +2,12 @@ package conntrack
 
 import (
 	"encoding/binary"
+	"net/netip"
 	"strconv"
 
 	"github.com/nfgo/nfgo/conntrack/helper"
 	"github.com/nfgo/nfgo/ext"
+	"github.com/nfgo/nfgo/nat"
 	"github.com/nfgo/nfgo/nf"
 	"github.com/nfgo/nfgo/packet"
 )
@@ -23,6 +25,14 @@ type Tracker struct {
 	rlStart int64 // table full message rate limit window
 	rlCount int
 	call    helper.Call
+
+	// Addrs answers MASQUERADE's and REDIRECT's questions about the
+	// host's interfaces; nil: no addresses (those targets drop).
+	Addrs   nat.Addresses
+	nexthop netip.Addr // the route's next hop at POSTROUTING
+	sel     nat.Selector
+	view    natView
+	ranNAT  bool // the nat table ran for the packet at the current hook
 }
 
 // gcInterval is how often (clock time) the tracker sweeps the table for
@@ -138,6 +148,9 @@ repeat:
 			e.master = m.idx + 1
 			t.ref(m)
 			e.mark = m.mark
+			if x.natFollow {
+				tr.followMaster(e, x)
+			}
 		} else if tmpl != nil && tmpl.Helper != "" {
 			// __nf_ct_try_assign_helper: only the CT target's helper;
 			// assignment by port went with Linux 6.0.
@@ -208,6 +221,9 @@ func (tr *Tracker) packet(e *Entry, p *packet.Packet, hook nf.Hook, l4 []byte, r
 		}
 		c := TCPCall{Reply: reply, Status: e.status, Now: now, Cfg: &cfg.TCP, Deadline: e.deadline,
 			CheckSum: cfg.Checksum && hook == nf.PreRouting}
+		if e.status&statusSeqAdjust != 0 {
+			c.Adj = t.seqadj[e.idx]
+		}
 		if e.status&statusConfirmed == 0 && !e.tcp.New(p, &c) {
 			return resInvalid, c.Invalid
 		}
@@ -601,6 +617,15 @@ func (tr *Tracker) Confirm(env *ext.Env) (ok bool, why string) {
 			return false, reason
 		}
 	}
+	if e.status&statusSeqAdjust != 0 && !icmpErrorRelated(env) {
+		if reason := tr.seqAdjust(env, e); reason != "" {
+			if e == tr.pend {
+				t.release(e)
+				tr.pend = nil
+			}
+			return false, reason
+		}
+	}
 	if e == tr.pend {
 		tr.pend = nil
 		e.status |= statusConfirmed
@@ -680,6 +705,14 @@ func (tr *Tracker) help(env *ext.Env, e *Entry, now int64) string {
 	if v == helper.Drop {
 		tr.helperLog(env, name, reason)
 		return "conntrack helper " + name + ": " + reason
+	}
+	if x != nil && e.status&statusNATMask != 0 {
+		switch name {
+		case "ftp":
+			return tr.natFTP(env, e, x, now)
+		case "tftp":
+			return tr.natTFTP(env, e, x, now)
+		}
 	}
 	if x != nil {
 		if _, err := t.ExpectRelated(e, x, now); err != nil {

@@ -117,6 +117,9 @@ type Env struct {
 	CtTemplate *CtTemplate
 	// CtTable is the conntrack table, nil without conntrack.
 	CtTable CtTable
+	// NAT sets up address translation for the packet's connection (the
+	// NAT targets call it); nil without NAT.
+	NAT NATSetup
 }
 
 // Conntrack state bits as the state and conntrack matches test them

@@ -69,6 +69,25 @@ type Tracker interface {
 	IsNew(env *ext.Env) bool
 }
 
+// NAT is implemented by a Tracker that translates addresses as the
+// kernel's NAT hooks do (nf_nat_ipv4_fn, nf_nat_inet_fn), in the nat
+// table's place at each hook (DNAT at PREROUTING and OUTPUT, priority
+// -100; SNAT at INPUT and POSTROUTING, priority 100). The engine hands it
+// to the NAT targets as Env.NAT.
+type NAT interface {
+	ext.NATSetup
+	// NATTable reports whether the nat table is to run for the packet
+	// at hook: its connection is new (or expected) and has no mapping
+	// for the hook's manip type yet. nexthop is the route's next hop at
+	// POSTROUTING (for MASQUERADE), invalid elsewhere.
+	NATTable(env *ext.Env, hook nf.Hook, nexthop netip.Addr) bool
+	// NATHook completes the hook after the table or in its place: the
+	// null binding when the table set no mapping, then the packet's
+	// translation (an ICMP error's quoted packet too). A non-empty
+	// result drops the packet and says why, starting with "nat ".
+	NATHook(env *ext.Env, hook nf.Hook) string
+}
+
 // Fate is what became of a packet.
 type Fate uint8
 
@@ -111,7 +130,7 @@ func (r Result) String() string {
 		return "held for reassembly: " + r.By
 	}
 	verb := map[Fate]string{Dropped: "dropped", Stolen: "stolen", Queued: "queued"}[r.Fate]
-	if r.Table == "" && strings.HasPrefix(r.By, "conntrack ") {
+	if r.Table == "" && (strings.HasPrefix(r.By, "conntrack ") || strings.HasPrefix(r.By, "nat ")) {
 		// Conntrack's own drops: a full table, a helper's refusal.
 		return verb + " by " + r.By
 	}
@@ -170,6 +189,8 @@ type Engine struct {
 	rrSlot   int                    // Record Route slot filled on input, for forwarding
 	peers    map[netip.Addr]*peer   // ICMP rate-limit state per remote address
 	tracked  bool                   // conntrack has seen the current packet
+	nat      NAT                    // the tracker's NAT, nil without
+	nexthop  netip.Addr             // the route's next hop at POSTROUTING, for MASQUERADE
 }
 
 // hookTables lists each hook's tables in the kernel's priority order
@@ -188,6 +209,9 @@ func New(cfg Config) (*Engine, error) {
 	e := &Engine{cfg: cfg}
 	e.sink.e = e
 	e.st.tracer = cfg.Trace
+	if n, ok := cfg.Tracker.(NAT); ok {
+		e.nat = n
+	}
 	for fi, rs := range []*ruleset.Ruleset{cfg.Rules4, cfg.Rules6} {
 		if rs == nil {
 			continue
@@ -241,6 +265,15 @@ func (e *Engine) runHook(p *packet.Packet, hook nf.Hook) (decision, string, bool
 				return decision{v: ext.VerdictDrop, target: "conntrack table full"}, "", false
 			}
 		}
+		if t.name == "nat" && e.nat != nil {
+			if d, ok := e.natStep(t, hook, env); !ok {
+				if d.chain == "" {
+					return d, "", false // NAT's own drop
+				}
+				return d, t.name, false
+			}
+			continue
+		}
 		if t.name == "nat" && (e.cfg.Tracker == nil || !e.cfg.Tracker.IsNew(env)) {
 			if e.st.tracer != nil {
 				e.st.event(Event{Kind: EvSkip, Hook: hook, Table: "nat", Text: "nat is consulted only for a connection's first packet"})
@@ -266,6 +299,48 @@ func (e *Engine) runHook(p *packet.Packet, hook nf.Hook) (decision, string, bool
 	return decision{}, "", true
 }
 
+// natStep is the NAT hook in the nat table's place: the table for a
+// connection's first packet, then the translation. ok false: the packet
+// is dropped, by the table's verdict (d.chain set) or by NAT itself.
+func (e *Engine) natStep(t *cTable, hook nf.Hook, env *ext.Env) (d decision, ok bool) {
+	if e.nat.NATTable(env, hook, e.nexthop) {
+		if e.st.tracer != nil {
+			e.st.event(Event{Kind: EvTable, Hook: hook, Table: t.name, Chain: t.hooks[hook].name})
+		}
+		d := e.walk(t, hook, env, &e.st)
+		if e.st.tracer != nil {
+			e.st.event(Event{Kind: EvVerdict, Hook: hook, Table: t.name, Chain: d.chain, Rule: d.rule, Verdict: d.target})
+		}
+		if d.v != ext.VerdictAccept {
+			return d, false
+		}
+	} else if e.st.tracer != nil {
+		e.st.event(Event{Kind: EvSkip, Hook: hook, Table: "nat", Text: "nat is consulted only for a connection's first packet"})
+	}
+	p := env.Pkt
+	var before snapshot
+	if e.st.tracer != nil {
+		before.take(p)
+	}
+	why := e.nat.NATHook(env, hook)
+	if e.st.tracer != nil {
+		if diff := before.diff(env.Pkt); diff != "" {
+			m := "DNAT"
+			if hook == nf.PostRouting || hook == nf.LocalIn {
+				m = "SNAT"
+			}
+			e.st.event(Event{Kind: EvNAT, Hook: hook, Table: "nat", Text: m + ": " + diff})
+		}
+	}
+	if why != "" {
+		if e.st.tracer != nil {
+			e.st.event(Event{Kind: EvConntrack, Text: why})
+		}
+		return decision{v: ext.VerdictDrop, target: why}, false
+	}
+	return decision{}, true
+}
+
 func (e *Engine) track(hook nf.Hook) bool {
 	e.tracked = true
 	if e.cfg.Tracker == nil {
@@ -276,7 +351,11 @@ func (e *Engine) track(hook nf.Hook) bool {
 
 func (e *Engine) begin(p *packet.Packet) {
 	e.env = ext.Env{Pkt: p, Family: p.Family, Host: e.cfg.Router, Sink: &e.sink}
+	if e.nat != nil {
+		e.env.NAT = e.nat
+	}
 	e.tracked = false
+	e.nexthop = netip.Addr{}
 }
 
 func verdictResult(d decision, hook nf.Hook, table string) Result {
@@ -431,6 +510,10 @@ func (e *Engine) output(p *packet.Packet) Result {
 }
 
 func (e *Engine) postrouting(p *packet.Packet, rt Route, fate Fate) Result {
+	e.nexthop = rt.Gateway
+	if !e.nexthop.IsValid() {
+		e.nexthop = p.Dst()
+	}
 	if d, table, ok := e.runHook(p, nf.PostRouting); !ok {
 		return e.final(p, verdictResult(d, nf.PostRouting, table))
 	}

@@ -27,9 +27,10 @@ const (
 	EvUnsupported                  // something nfgo cannot evaluate yet
 	EvGenerated                    // a generated packet (REJECT reply) starts its way
 	EvFate                         // what became of the packet
+	EvNAT                          // NAT translated the packet at a hook
 )
 
-var eventNames = [...]string{"hook", "table", "skip", "rule", "return", "policy", "verdict", "change", "log", "route", "conntrack", "unsupported", "generated", "fate"}
+var eventNames = [...]string{"hook", "table", "skip", "rule", "return", "policy", "verdict", "change", "log", "route", "conntrack", "unsupported", "generated", "fate", "nat"}
 
 func (k EventKind) String() string { return eventNames[k] }
 
@@ -94,6 +95,8 @@ func FormatEvent(ev *Event, fam nf.Family) string {
 		return "-- " + ev.Text
 	case EvFate:
 		return "fate: " + ev.Text
+	case EvNAT:
+		return "  nat: " + ev.Text
 	}
 	return ev.Kind.String() + " " + ev.Text
 }

@@ -47,12 +47,13 @@ type Fate struct {
 	Next  string `json:"nexthop,omitempty"`
 }
 
-// Change is one modification of the packet by a target.
+// Change is one modification of the packet by a target, or by NAT at a
+// hook (table "nat", no chain, rule 0: "SNAT: src 10.0.0.2 -> 192.0.2.1").
 type Change struct {
 	Hook  string `json:"hook"`
 	Table string `json:"table"`
-	Chain string `json:"chain"`
-	Rule  int    `json:"rule"`
+	Chain string `json:"chain,omitempty"`
+	Rule  int    `json:"rule,omitempty"`
 	Text  string `json:"text"` // "MARK: mark 0x0 -> 0x1"
 }
 
@@ -89,7 +90,7 @@ func stepOf(ev *pipeline.Event, fam nf.Family) Step {
 		Verdict: ev.Verdict, In: ev.In, Out: ev.Out, Text: ev.Text, Line: pipeline.FormatEvent(ev, fam)}
 	switch ev.Kind {
 	case pipeline.EvHook, pipeline.EvTable, pipeline.EvSkip, pipeline.EvRule, pipeline.EvPolicy,
-		pipeline.EvVerdict, pipeline.EvChange, pipeline.EvUnsupported:
+		pipeline.EvVerdict, pipeline.EvChange, pipeline.EvUnsupported, pipeline.EvNAT:
 		st.Hook = ev.Hook.String()
 	}
 	if ev.Kind == pipeline.EvRule {

@@ -22,7 +22,7 @@ import (
 )
 
 // A scenario is a directory under testdata/scenarios with scenario.txt
-// (the host's interfaces, routes, neighbours, sysctls and the packets to
+// (the host's interfaces, routes, policy rules, neighbours, sysctls and the packets to
 // send, in nfgo trace's line syntax) and rules4.txt / rules6.txt. Each runs
 // through the kernel in a namespace and through nfgo replay; LOG lines,
 // counters and emitted packets must agree byte for byte.
@@ -75,6 +75,8 @@ func loadScenario(t *testing.T, dir string) *scenario {
 			sc.cfg.Ifaces = append(sc.cfg.Ifaces, ifc)
 		case "route":
 			sc.cfg.Routes = append(sc.cfg.Routes, rest)
+		case "rule":
+			sc.cfg.IPRules = append(sc.cfg.IPRules, rest)
 		case "neigh":
 			sc.cfg.Neigh = append(sc.cfg.Neigh, rest)
 		case "sysctl":
@@ -106,7 +108,7 @@ func loadScenario(t *testing.T, dir string) *scenario {
 			}
 			sc.packets = append(sc.packets, rest)
 		default:
-			t.Fatalf("%s/scenario.txt:%d: unknown keyword %q: expected iface, route, neigh, sysctl, global-sysctl, compare or packet", dir, n, kw)
+			t.Fatalf("%s/scenario.txt:%d: unknown keyword %q: expected iface, route, rule, neigh, sysctl, global-sysctl, compare or packet", dir, n, kw)
 		}
 	}
 	for fam, name := range map[int]string{4: "rules4.txt", 6: "rules6.txt"} {

@@ -103,7 +103,7 @@ func Open(o Options) (*Session, error) {
 		Rules4:    s.Rules4,
 		Rules6:    s.Rules6,
 		Router:    h,
-		Tracker:   &conntrack.Tracker{T: s.CT},
+		Tracker:   &conntrack.Tracker{T: s.CT, Addrs: h},
 		Trace:     s.event,
 		Log:       s.log,
 		Emit:      s.emit,
@@ -191,7 +191,7 @@ func (s *Session) event(ev *pipeline.Event) {
 		r.Generated = append(r.Generated, Generated{})
 		s.gen = &r.Generated[len(r.Generated)-1]
 	}
-	if ev.Kind == pipeline.EvChange {
+	if ev.Kind == pipeline.EvChange || ev.Kind == pipeline.EvNAT {
 		c := Change{Hook: ev.Hook.String(), Table: ev.Table, Chain: ev.Chain, Rule: ev.Rule, Text: ev.Text}
 		if s.gen != nil {
 			s.gen.Changes = append(s.gen.Changes, c)

@@ -210,3 +210,40 @@ func TestReplayOutWritesEmittedFrames(t *testing.T) {
 		t.Errorf("more than one emitted packet (%v)", err)
 	}
 }
+
+// NAT translations show in --json as changes of the nat table at the
+// hook, for the first packet (through the table) and the later ones
+// (through the mapping).
+func TestReplayJSONNATChanges(t *testing.T) {
+	dir := "../../examples/ssh-trace"
+	rules := filepath.Join(t.TempDir(), "rules")
+	if err := os.WriteFile(rules, []byte("*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n"+
+		"-A PREROUTING -p tcp --dport 22 -j REDIRECT --to-ports 2222\nCOMMIT\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errs, code := runNfgo(t, "", "replay", "--host", dir, "--rules", rules, "--json", filepath.Join(dir, "capture.pcapng"))
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	n := 0
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var r struct {
+			Packet  string
+			Changes []struct{ Hook, Table, Chain, Text string }
+		}
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(r.Packet, ":22 ") {
+			continue
+		}
+		n++
+		if len(r.Changes) != 1 || r.Changes[0].Hook != "PREROUTING" || r.Changes[0].Table != "nat" ||
+			!strings.HasPrefix(r.Changes[0].Text, "DNAT: ports ") || !strings.HasSuffix(r.Changes[0].Text, ":2222") {
+			t.Errorf("%s: changes %+v, want the REDIRECT's port translation at PREROUTING", r.Packet, r.Changes)
+		}
+	}
+	if n == 0 {
+		t.Fatal("no packet to port 22 in the example capture")
+	}
+}

@@ -33,6 +33,9 @@ type LabConfig struct {
 	// Routes are `ip route add` arguments run in the DUT, e.g.
 	// "default via 192.0.2.254 dev eth0".
 	Routes []string
+	// IPRules are `ip rule add` arguments run in the DUT after the
+	// routes, e.g. "fwmark 1 table 100".
+	IPRules []string
 	// Neigh are `ip neigh add` arguments run in the DUT, e.g.
 	// "192.0.2.254 lladdr 02:00:00:00:00:fe dev eth0"; entries without a
 	// "nud" state are made permanent, so the DUT never resolves neighbours.
@@ -249,6 +252,9 @@ func (l *Lab) setup(cfg LabConfig) error {
 	}
 	for _, r := range cfg.Routes {
 		dut = append(dut, "route add "+r)
+	}
+	for _, r := range cfg.IPRules {
+		dut = append(dut, "rule add "+r)
 	}
 	for _, n := range cfg.Neigh {
 		if !slices.Contains(strings.Fields(n), "nud") {
