@@ -28,34 +28,38 @@ func (p *pcapngWriter) WritePacketOptions(iface int, ts int64, data []byte, orig
 	if comment != "" {
 		opts = 4 + pad4(len(comment)) + 4 // opt_comment, opt_endofopt
 	}
-	var h [28]byte
 	n := 12 + 20 + pad4(len(data)) + opts
-	le.PutUint32(h[0:], ngEPB)
-	le.PutUint32(h[4:], uint32(n))
-	le.PutUint32(h[8:], uint32(iface))
-	le.PutUint32(h[12:], uint32(uint64(ts)>>32))
-	le.PutUint32(h[16:], uint32(ts))
-	le.PutUint32(h[20:], uint32(len(data)))
-	le.PutUint32(h[24:], uint32(origLen))
 	if p.err != nil {
 		return p.err
 	}
-	p.w.Write(h[:])
+	// The block is built in p.blk: an array on the stack would escape
+	// through the buffered writer.
+	b := p.blk[:0]
+	b = le.AppendUint32(b, ngEPB)
+	b = le.AppendUint32(b, uint32(n))
+	b = le.AppendUint32(b, uint32(iface))
+	b = le.AppendUint32(b, uint32(uint64(ts)>>32))
+	b = le.AppendUint32(b, uint32(ts))
+	b = le.AppendUint32(b, uint32(len(data)))
+	b = le.AppendUint32(b, uint32(origLen))
+	p.w.Write(b)
 	p.w.Write(data)
-	var z [8]byte
-	p.w.Write(z[:pad4(len(data))-len(data)])
+	p.w.Write(zeros[:pad4(len(data))-len(data)])
+	b = b[:0]
 	if comment != "" {
-		le.PutUint16(z[0:], 1) // opt_comment
-		le.PutUint16(z[2:], uint16(len(comment)))
-		p.w.Write(z[:4])
+		b = le.AppendUint16(b, 1) // opt_comment
+		b = le.AppendUint16(b, uint16(len(comment)))
+		p.w.Write(b)
 		p.w.WriteString(comment)
-		clear(z[:])
-		p.w.Write(z[:pad4(len(comment))-len(comment)])
-		p.w.Write(z[:4]) // opt_endofopt
+		p.w.Write(zeros[:pad4(len(comment))-len(comment)])
+		b = le.AppendUint32(b[:0], 0) // opt_endofopt
 	}
-	le.PutUint32(z[4:], uint32(n))
-	if _, p.err = p.w.Write(z[4:8]); p.err != nil {
+	b = le.AppendUint32(b, uint32(n))
+	p.blk = b
+	if _, p.err = p.w.Write(b); p.err != nil {
 		return fmt.Errorf("capture: pcapng packet: %w", p.err)
 	}
 	return nil
 }
+
+var zeros [4]byte
