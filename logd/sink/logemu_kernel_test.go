@@ -38,7 +38,8 @@ func TestLOGEMUKernel(t *testing.T) {
 	rules4 := fmt.Sprintf("*raw\n-A PREROUTING -f -j NFLOG --nflog-group %[1]d --nflog-prefix nfx-frag\nCOMMIT\n*filter\n-A INPUT -p tcp -j NFLOG --nflog-group %[1]d --nflog-prefix nfx-tcp\n"+
 		"-A INPUT -p udp -j NFLOG --nflog-group %[1]d --nflog-prefix \"nfx udp\"\n"+
 		"-A INPUT -p icmp -j NFLOG --nflog-group %[1]d --nflog-prefix nfx-icmp\n"+
-		"-A INPUT -p 47 -j NFLOG --nflog-group %[1]d\nCOMMIT\n", kGroup)
+		"-A INPUT -p 47 -j NFLOG --nflog-group %[1]d\n"+
+		"-A OUTPUT -p icmp --icmp-type echo-request -j NFLOG --nflog-group %[1]d --nflog-prefix nfx-out\nCOMMIT\n", kGroup)
 	rules6 := fmt.Sprintf("*filter\n-A INPUT -m frag -j NFLOG --nflog-group %[1]d --nflog-prefix nfx-frag6\n-A INPUT -m frag -j ACCEPT\n-A INPUT -p tcp -j NFLOG --nflog-group %[1]d --nflog-prefix nfx-tcp6\n"+
 		"-A INPUT -p udp -j NFLOG --nflog-group %[1]d --nflog-prefix nfx-udp6\n"+
 		"-A INPUT -p ipv6-icmp --icmpv6-type echo-request -j NFLOG --nflog-group %[1]d --nflog-prefix nfx-icmp6\n"+
@@ -121,6 +122,30 @@ func TestLOGEMUKernel(t *testing.T) {
 		want = append(want, string(AppendPrintPkt(sink.appendHead(nil, rec.Time), rec)))
 	}
 	lab.Settle()
+	readLines(t, emu, len(want), &stderr)
+
+	// A packet of a local socket: no input device, no MAC, the owner.
+	if err := lab.StartCapture("eth0"); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("ip", "netns", "exec", lab.DUT.Name, "ping", "-c", "1", "-W", "1", "192.0.2.2").CombinedOutput(); err != nil && len(out) == 0 {
+		t.Fatalf("ping: %v", err)
+	}
+	var echo []byte
+	for _, e := range lab.Emitted() {
+		if f := e.Frame; len(f) >= 14+28 && f[12] == 8 && f[14+9] == 1 && f[14+20] == 8 {
+			echo = f[14:]
+		}
+	}
+	if echo == nil {
+		t.Fatal("the DUT sent no echo request")
+	}
+	cases = append(cases, struct{ line, prefix string }{"ping from the DUT", "nfx-out"})
+	rec := &logd.Packet{Time: time.Now(), Source: "kernel", Group: kGroup, Prefix: "nfx-out",
+		Family: nf.IPv4, Hook: nf.LocalOut, HasHook: true, OutDev: "eth0",
+		UID: 0, GID: 0, HasUID: true, HasGID: true, Data: echo, OrigLen: len(echo)}
+	want = append(want, string(AppendPrintPkt(sink.appendHead(nil, rec.Time), rec)))
+
 	got := readLines(t, emu, len(want), &stderr)
 	if len(got) != len(want) {
 		t.Fatalf("ulogd wrote %d lines, want %d:\n%s", len(got), len(want), strings.Join(got, ""))
