@@ -218,8 +218,6 @@ func TestTextLines(t *testing.T) {
 	f := &logd.FlowEvent{Type: "NEW", Family: nf.IPv4, Proto: 6, State: "SYN_SENT", Timeout: 120,
 		OrigSrc: netip.MustParseAddr("192.0.2.2"), OrigDst: netip.MustParseAddr("192.0.2.1"), OrigSport: 1000, OrigDport: 22,
 		ReplSrc: netip.MustParseAddr("192.0.2.1"), ReplDst: netip.MustParseAddr("192.0.2.2"), ReplSport: 22, ReplDport: 1000}
-	ev := FlowToEvent(f)
-	_ = ev
 	path := filepath.Join(t.TempDir(), "t")
 	ts, err := NewText(path, Options{})
 	if err != nil {
