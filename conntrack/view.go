@@ -364,8 +364,10 @@ func (s *Snapshot) appendTool(b []byte, list bool, bits uint32, now int64) []byt
 func (s *Snapshot) AppendList(b []byte, now int64) []byte { return s.appendTool(b, true, 0, now) }
 
 // FormatEvent is the event's conntrack -E line (no newline).
-func FormatEvent(ev Event) string {
-	b := make([]byte, 0, 256)
+func FormatEvent(ev Event) string { return string(AppendEvent(make([]byte, 0, 256), &ev)) }
+
+// AppendEvent appends the event's conntrack -E line (no newline) to b.
+func AppendEvent(b []byte, ev *Event) []byte {
 	switch ev.Type {
 	case EventNew:
 		b = append(b, "    [NEW] "...)
@@ -374,7 +376,7 @@ func FormatEvent(ev Event) string {
 	default:
 		b = append(b, "[DESTROY] "...)
 	}
-	return string(ev.Conn.appendTool(b, false, ev.Bits, ev.Time))
+	return ev.Conn.appendTool(b, false, ev.Bits, ev.Time)
 }
 
 // WriteProc writes /proc/net/nf_conntrack at clock now. Reading it
