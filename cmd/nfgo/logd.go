@@ -13,6 +13,7 @@ import (
 	"github.com/nfgo/nfgo/logd"
 	"github.com/nfgo/nfgo/logd/engine"
 	nlsource "github.com/nfgo/nfgo/logd/netlink"
+	"github.com/nfgo/nfgo/logd/sink"
 )
 
 const logdUsage = `usage: nfgo logd -c CONFIG [--check]
@@ -136,7 +137,31 @@ var logdSources = map[string]logdSourceType{
 	},
 }
 
-var logdSinks = map[string]logdSinkType{}
+// fileSink builds a file sink from its section: file = PATH, sync = yes|no.
+func fileSink[T logd.Sink](open func(string, sink.Options) (T, error)) func(s *logd.Section) (logd.Sink, error) {
+	return func(s *logd.Section) (logd.Sink, error) {
+		path, err := s.Require("file", "PATH")
+		if err != nil {
+			return nil, err
+		}
+		syncEach, err := s.Bool("sync", false)
+		if err != nil {
+			return nil, err
+		}
+		return open(path, sink.Options{Sync: syncEach})
+	}
+}
+
+var logdSinks = map[string]logdSinkType{
+	"logemu": {keys: "file, sync", help: "ulogd's LOGEMU text (syslogemu.log), byte for byte as ulogd2 writes it; sync = yes flushes every line",
+		make: fileSink(sink.NewLOGEMU)},
+	"text": {keys: "file, sync", help: "the kernel LOG target's text after an RFC 3339 time; flows as conntrack -E lines",
+		make: fileSink(sink.NewText)},
+	"json": {keys: "file, sync", help: "one JSON object per line (fields documented in the logd/sink package)",
+		make: fileSink(sink.NewJSON)},
+	"pcap": {keys: "file, sync", help: "pcapng of the logged packets, one interface per device, the prefix as each packet's comment",
+		make: fileSink(sink.NewPcap)},
+}
 
 func typeHelp[T any](m map[string]T, get func(T) (string, string)) string {
 	var names []string
