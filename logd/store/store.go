@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -141,7 +142,10 @@ func (s *Store) openPostgres(ctx context.Context, dsn string) error {
 	if err != nil {
 		return fmt.Errorf("store: postgresql: %w", err)
 	}
-	s.name = "postgresql://" + cfg.ConnConfig.Host + "/" + cfg.ConnConfig.Database
+	s.name = "postgresql:" + cfg.ConnConfig.Database + "@" + cfg.ConnConfig.Host
+	if !strings.HasPrefix(cfg.ConnConfig.Host, "/") {
+		s.name += ":" + strconv.Itoa(int(cfg.ConnConfig.Port))
+	}
 	s.postgres = true
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
