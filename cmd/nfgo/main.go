@@ -35,6 +35,9 @@ Usage:
       conntrack tool and /proc/net/nf_conntrack show it.
   nfgo bench --host DIR [--time D] CAPTURE
       Measure the per-packet path on a capture's packets.
+  nfgo logs --db sqlite:PATH|postgres://... [--from T] [--to T] [--prefix P]
+            [--addr CIDR] [--port N] [--proto P] [--flows] [--json] [--limit N]
+      Print the packets and connection events the logging daemon stored.
 
 Run "nfgo COMMAND -h" for a command's options.
 `
@@ -67,6 +70,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return cmdBench(args[1:], stdout, stderr)
 	case "conntrack":
 		return cmdConntrack(args[1:], stdout, stderr)
+	case "logs":
+		return cmdLogs(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
