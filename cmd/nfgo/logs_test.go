@@ -66,7 +66,9 @@ func TestLogs(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
 	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
-	if len(lines) != 3 || !strings.HasPrefix(lines[0], "2026-12-02T10:00:00.000000Z DROP_IN IN=eth0 OUT= MAC=") ||
+	// Times print in the local zone.
+	first := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC).Local().Format(store.TimeLayout)
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], first+" DROP_IN IN=eth0 OUT= MAC=") ||
 		!strings.Contains(lines[0], "SRC=198.51.100.7 DST=10.0.0.5 ") || !strings.Contains(lines[2], "PROTO=ICMP TYPE=8 ") {
 		t.Fatalf("logs:\n%s", out)
 	}

@@ -35,8 +35,8 @@ func AppendText(dst []byte, r logd.Record) []byte {
 func appendPacketText(dst []byte, p *logd.Packet) []byte {
 	dst = p.Time.AppendFormat(dst, TimeLayout)
 	dst = append(dst, ' ')
-	// The kernel prints the prefix as given; NFLOG prefixes are usually
-	// words without the trailing space LOG prefixes carry.
+	// LOG prefixes carry their own trailing space; NFLOG prefixes are
+	// usually bare words, which ulogd separates from IN= with a space.
 	dst = append(dst, p.Prefix...)
 	if p.Prefix != "" && p.Prefix[len(p.Prefix)-1] != ' ' {
 		dst = append(dst, ' ')
