@@ -38,6 +38,9 @@ Usage:
       kernel and from nfgo, to files and databases.
   nfgo bench --host DIR [--time D] CAPTURE
       Measure the per-packet path on a capture's packets.
+  nfgo logs --db sqlite:PATH|postgres://... [--from T] [--to T] [--prefix P]
+            [--addr CIDR] [--port N] [--proto P] [--flows] [--json] [--limit N]
+      Print the packets and connection events the logging daemon stored.
 
 Run "nfgo COMMAND -h" for a command's options.
 `
@@ -72,6 +75,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return cmdConntrack(args[1:], stdout, stderr)
 	case "logd":
 		return cmdLogd(args[1:], stdout, stderr)
+	case "logs":
+		return cmdLogs(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
