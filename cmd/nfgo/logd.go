@@ -14,6 +14,7 @@ import (
 	"github.com/nfgo/nfgo/logd/engine"
 	nlsource "github.com/nfgo/nfgo/logd/netlink"
 	"github.com/nfgo/nfgo/logd/sink"
+	"github.com/nfgo/nfgo/logd/store"
 )
 
 const logdUsage = `usage: nfgo logd -c CONFIG [--check]
@@ -159,6 +160,22 @@ var logdSinks = map[string]logdSinkType{
 		make: fileSink(sink.NewText)},
 	"json": {keys: "file, sync", help: "one JSON object per line (fields documented in the logd/sink package)",
 		make: fileSink(sink.NewJSON)},
+	"sqlite": {keys: "path, batch, flush", help: "the embedded SQLite store (schema in the logd/store package); batch = records per transaction (default 1000); query it with nfgo logs --db sqlite:PATH",
+		make: func(s *logd.Section) (logd.Sink, error) {
+			path, err := s.Require("path", "FILE")
+			if err != nil {
+				return nil, err
+			}
+			return openStore(s, "sqlite:"+path)
+		}},
+	"postgres": {keys: "dsn, batch, flush", help: "a PostgreSQL store: dsn = postgres://user@host/db (same schema; loaded with COPY)",
+		make: func(s *logd.Section) (logd.Sink, error) {
+			dsn, err := s.Require("dsn", "postgres://...")
+			if err != nil {
+				return nil, err
+			}
+			return openStore(s, dsn)
+		}},
 	"pcap": {keys: "file, sync", help: "pcapng of the logged packets, one interface per device, the prefix as each packet's comment",
 		make: fileSink(sink.NewPcap)},
 }
@@ -292,4 +309,20 @@ func keysOf[T any](m map[string]T) string {
 	}
 	sortStrings(names)
 	return strings.Join(names, ", ")
+}
+
+func openStore(s *logd.Section, dsn string) (logd.Sink, error) {
+	batch, err := s.Int("batch", 0)
+	if err != nil {
+		return nil, err
+	}
+	flush, err := s.Duration("flush", 0)
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.Open(context.Background(), dsn, store.Options{BatchSize: batch, FlushInterval: flush})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", s.Name(), err)
+	}
+	return st, nil
 }

@@ -96,7 +96,7 @@ func TestLogs(t *testing.T) {
 		}
 	}
 	out, _, _ = runNfgo(t, "", "logs", "--db", dsn, "--flows")
-	if !strings.Contains(out, "[NEW] tcp 6 120 SYN_SENT src=198.51.100.7 dst=10.0.0.5 sport=51000 dport=22 [UNREPLIED] ") {
+	if !strings.Contains(out, "    [NEW] tcp      6 120 SYN_SENT src=198.51.100.7 dst=10.0.0.5 sport=51000 dport=22 [UNREPLIED] ") {
 		t.Errorf("--flows: %s", out)
 	}
 }

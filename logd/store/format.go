@@ -3,8 +3,9 @@ package store
 import (
 	"encoding/hex"
 	"encoding/json"
+	"github.com/nfgo/nfgo/conntrack"
+	"github.com/nfgo/nfgo/logd/sink"
 	"net/netip"
-	"strconv"
 	"time"
 
 	"github.com/nfgo/nfgo/ext"
@@ -64,87 +65,13 @@ func hookOf(p *logd.Packet) nf.Hook {
 	return nf.LocalIn
 }
 
+// appendFlowText prints a flow as the text sink does: the time, then the
+// conntrack -E line.
 func appendFlowText(dst []byte, f *logd.FlowEvent) []byte {
 	dst = f.Time.AppendFormat(dst, TimeLayout)
-	dst = append(dst, " ["...)
-	dst = append(dst, f.Type...)
-	dst = append(dst, "] "...)
-	dst = append(dst, nf.ProtoString(f.Proto)...)
 	dst = append(dst, ' ')
-	dst = strconv.AppendUint(dst, uint64(f.Proto), 10)
-	dst = append(dst, ' ')
-	if f.Timeout != 0 {
-		dst = strconv.AppendUint(dst, uint64(f.Timeout), 10)
-		dst = append(dst, ' ')
-	}
-	if f.State != "" {
-		dst = append(dst, f.State...)
-		dst = append(dst, ' ')
-	}
-	acct := f.Packets != [2]uint64{} || f.Bytes != [2]uint64{}
-	dst = appendTuple(dst, f.Proto, f.OrigSrc, f.OrigDst, f.OrigSport, f.OrigDport)
-	if acct {
-		dst = appendCounters(dst, f.Packets[0], f.Bytes[0])
-	}
-	const seenReply, assured = 1 << 1, 1 << 2 // IPS_SEEN_REPLY, IPS_ASSURED
-	if f.Status&seenReply == 0 {
-		dst = append(dst, "[UNREPLIED] "...)
-	}
-	dst = appendTuple(dst, f.Proto, f.ReplSrc, f.ReplDst, f.ReplSport, f.ReplDport)
-	if acct {
-		dst = appendCounters(dst, f.Packets[1], f.Bytes[1])
-	}
-	if f.Status&assured != 0 {
-		dst = append(dst, "[ASSURED] "...)
-	}
-	dst = append(dst, "mark="...)
-	dst = strconv.AppendUint(dst, uint64(f.Mark), 10)
-	if f.Zone != 0 {
-		dst = append(dst, " zone="...)
-		dst = strconv.AppendUint(dst, uint64(f.Zone), 10)
-	}
-	if !f.Start.IsZero() && !f.Stop.IsZero() {
-		dst = append(dst, " delta-time="...)
-		dst = strconv.AppendInt(dst, f.Stop.Unix()-f.Start.Unix(), 10)
-	}
-	if f.ID != 0 {
-		dst = append(dst, " id="...)
-		dst = strconv.AppendUint(dst, uint64(f.ID), 10)
-	}
-	return dst
-}
-
-func appendTuple(dst []byte, proto uint8, src, dstA netip.Addr, sport, dport uint16) []byte {
-	dst = append(dst, "src="...)
-	dst = src.AppendTo(dst)
-	dst = append(dst, " dst="...)
-	dst = dstA.AppendTo(dst)
-	dst = append(dst, ' ')
-	switch proto {
-	case packet.ProtoTCP, packet.ProtoUDP, packet.ProtoUDPLite, packet.ProtoSCTP, packet.ProtoDCCP:
-		dst = append(dst, "sport="...)
-		dst = strconv.AppendUint(dst, uint64(sport), 10)
-		dst = append(dst, " dport="...)
-		dst = strconv.AppendUint(dst, uint64(dport), 10)
-		dst = append(dst, ' ')
-	case packet.ProtoICMP, packet.ProtoICMPv6:
-		dst = append(dst, "type="...)
-		dst = strconv.AppendUint(dst, uint64(dport>>8), 10)
-		dst = append(dst, " code="...)
-		dst = strconv.AppendUint(dst, uint64(dport&0xff), 10)
-		dst = append(dst, " id="...)
-		dst = strconv.AppendUint(dst, uint64(sport), 10)
-		dst = append(dst, ' ')
-	}
-	return dst
-}
-
-func appendCounters(dst []byte, pk, by uint64) []byte {
-	dst = append(dst, "packets="...)
-	dst = strconv.AppendUint(dst, pk, 10)
-	dst = append(dst, " bytes="...)
-	dst = strconv.AppendUint(dst, by, 10)
-	return append(dst, ' ')
+	ev := sink.FlowToEvent(f)
+	return conntrack.AppendEvent(dst, &ev)
 }
 
 // PacketJSON is a packet's JSON object: the record's fields and the

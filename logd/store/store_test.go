@@ -406,8 +406,9 @@ func TestText(t *testing.T) {
 		t.Errorf("forwarded line %q", line)
 	}
 	fl := string(AppendText(nil, logd.Record{Flow: testFlows()[1]}))
-	want := "2026-12-02T10:00:05.123456Z [DESTROY] tcp 6 src=198.51.100.7 dst=10.0.0.5 sport=51000 dport=22 packets=10 bytes=1000 " +
-		"src=10.0.0.5 dst=198.51.100.7 sport=22 dport=51000 packets=8 bytes=5000 [ASSURED] mark=3 zone=9 delta-time=4 id=77"
+	// The time, then the line conntrack -E prints for the event.
+	want := "2026-12-02T10:00:05.123456Z [DESTROY] tcp      6 src=198.51.100.7 dst=10.0.0.5 sport=51000 dport=22 packets=10 bytes=1000 " +
+		"src=10.0.0.5 dst=198.51.100.7 sport=22 dport=51000 packets=8 bytes=5000 [ASSURED] mark=3 zone=9 delta-time=4"
 	if fl != want {
 		t.Errorf("flow line\n got %q\nwant %q", fl, want)
 	}
