@@ -63,22 +63,34 @@ func limitCountRange(t *testing.T, rules []string, pkts [][]byte, before, after 
 	ext.LegacyXtables = legacy
 	defer func() { ext.LegacyXtables = old }()
 	const t0 = int64(1_700_000_000_000_000_000)
-	phases := []int64{0}
-	if legacy {
-		for p := int64(1); p < 8; p++ {
-			phases = append(phases, p*jiffy/8)
-		}
-	}
 	for _, short := range []bool{true, false} {
+		// Offsets of the packets from the first.
+		off := make([]int64, len(pkts))
+		for i := 1; i < len(off); i++ {
+			gap := after[i] - before[i-1]
+			if short {
+				gap = max(0, before[i]-after[i-1])
+			}
+			off[i] = off[i-1] + gap
+		}
+		phases := []int64{0}
+		if legacy {
+			// xt_limit counts jiffies: try a tick before every packet
+			// of the first jiffy, so a tick anywhere in a short burst
+			// is covered, besides a spread of phases.
+			for p := int64(1); p < 8; p++ {
+				phases = append(phases, p*jiffy/8)
+			}
+			for i := 1; i < len(off); i++ {
+				if off[i] < jiffy {
+					phases = append(phases, jiffy-off[i])
+				}
+			}
+		}
 		for _, ph := range phases {
 			ts := make([]int64, len(pkts))
-			ts[0] = t0 + ph
-			for i := 1; i < len(ts); i++ {
-				gap := after[i] - before[i-1]
-				if short {
-					gap = max(0, before[i]-after[i-1])
-				}
-				ts[i] = ts[i-1] + gap
+			for i := range ts {
+				ts[i] = t0 + ph + off[i]
 			}
 			c := nfgoCounts(t, rules, pkts, ts)
 			if lo == nil {
