@@ -1,0 +1,309 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nfgo/nfgo/internal/kerneltest"
+	"github.com/nfgo/nfgo/packet"
+)
+
+// End-to-end tests of nfgo logd against the kernel: the real command runs
+// as its own process (this test binary re-executed as nfgo, see
+// TestMain), reads a lab namespace over netlink, and is stopped with
+// SIGTERM as an operator would.
+
+// e2eRole selects what a re-executed test binary does.
+const e2eRole = "NFGO_E2E_ROLE"
+
+func TestMain(m *testing.M) {
+	switch os.Getenv(e2eRole) {
+	case "nfgo":
+		os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	case "flood":
+		os.Exit(udpFlood(os.Args[1:]))
+	}
+	os.Exit(m.Run())
+}
+
+// syncBuffer is a bytes.Buffer safe for a process's writes and the
+// test's reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// logdProc is a running `nfgo logd -c CONFIG`.
+type logdProc struct {
+	cmd    *exec.Cmd
+	stderr syncBuffer
+	done   chan struct{}
+	err    error
+}
+
+func startLogd(t *testing.T, conf string) *logdProc {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &logdProc{done: make(chan struct{})}
+	p.cmd = exec.Command(exe, "logd", "-c", conf)
+	p.cmd.Env = append(os.Environ(), e2eRole+"=nfgo")
+	p.cmd.Stdout, p.cmd.Stderr = &p.stderr, &p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start nfgo logd: %v", err)
+	}
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			p.cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	return p
+}
+
+// stop sends SIGTERM and waits for the daemon to flush and exit; it
+// returns its standard error and exit code.
+func (p *logdProc) stop(t *testing.T) (string, int) {
+	t.Helper()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(60 * time.Second):
+		p.cmd.Process.Kill()
+		<-p.done
+		t.Fatalf("nfgo logd did not exit on SIGTERM: %s", p.stderr.String())
+	}
+	return p.stderr.String(), p.cmd.ProcessState.ExitCode()
+}
+
+// exited reports a daemon that stopped on its own.
+func (p *logdProc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// waitNFLogBound waits until every group has a reader in namespace ns
+// (/proc/net/netfilter/nfnetlink_log lists bound instances).
+func waitNFLogBound(t *testing.T, ns string, groups []int, what func() string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		out, _ := exec.Command("ip", "netns", "exec", ns, "cat", "/proc/net/netfilter/nfnetlink_log").Output()
+		bound := map[string]bool{}
+		for _, l := range strings.Split(string(out), "\n") {
+			if f := strings.Fields(l); len(f) > 0 {
+				bound[f[0]] = true
+			}
+		}
+		all := true
+		for _, g := range groups {
+			all = all && bound[fmt.Sprint(g)]
+		}
+		if all {
+			return
+		}
+	}
+	t.Fatalf("NFLOG groups %v not bound in %s: %s", groups, ns, what())
+}
+
+// fileLines returns the complete lines of path.
+func fileLines(path string) []string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	s := bufio.NewScanner(bytes.NewReader(b))
+	s.Buffer(nil, 1<<20)
+	for s.Scan() {
+		out = append(out, s.Text())
+	}
+	return out
+}
+
+const (
+	ulogdBin   = "/usr/sbin/ulogd"
+	ulogdPlugs = "/usr/lib/x86_64-linux-gnu/ulogd"
+)
+
+// startUlogd runs Debian's ulogd in namespace ns, reading NFLOG group
+// group into a LOGEMU file (synced on every line) with the stack
+// logd/sink's LOGEMU is modelled on.
+func startUlogd(t *testing.T, ns string, group int, emu string) *syncBuffer {
+	t.Helper()
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "ulogd.conf")
+	cfg := "[global]\nlogfile=\"" + filepath.Join(dir, "ulogd.log") + "\"\nloglevel=3\n"
+	for _, p := range []string{"ulogd_inppkt_NFLOG", "ulogd_raw2packet_BASE", "ulogd_filter_IFINDEX",
+		"ulogd_filter_IP2STR", "ulogd_filter_PRINTPKT", "ulogd_output_LOGEMU"} {
+		cfg += "plugin=\"" + filepath.Join(ulogdPlugs, p+".so") + "\"\n"
+	}
+	cfg += "stack=log1:NFLOG,base1:BASE,ifi1:IFINDEX,ip2str1:IP2STR,print1:PRINTPKT,emu1:LOGEMU\n\n"
+	cfg += fmt.Sprintf("[log1]\ngroup=%d\n\n[emu1]\nfile=\"%s\"\nsync=1\n", group, emu)
+	if err := os.WriteFile(conf, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", ns, ulogdBin, "-c", conf)
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatalf("start ulogd: %v", err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		cmd.Wait()
+	})
+	return out
+}
+
+// TestLogdE2EMatchesUlogd logs the same packets to two NFLOG groups in a
+// lab: Debian's ulogd reads one, nfgo logd (in its own process, reaching
+// the lab's namespace by its netns key) the other, both writing LOGEMU.
+// The two files must agree byte for byte from the host name on, with
+// times a second apart at most.
+func TestLogdE2EMatchesUlogd(t *testing.T) {
+	kerneltest.Require(t)
+	if _, err := os.Stat(ulogdBin); err != nil {
+		t.Skip("skipping: ulogd is not installed (apt-get install ulogd2)")
+	}
+	const groupU, groupN = 41, 42
+	var r4, r6 strings.Builder
+	rule := func(b *strings.Builder, match, prefix string) {
+		for _, g := range []int{groupU, groupN} {
+			fmt.Fprintf(b, "-A %s -j NFLOG --nflog-group %d --nflog-prefix %q\n", match, g, prefix)
+		}
+	}
+	r4.WriteString("*filter\n")
+	rule(&r4, "INPUT -p tcp", "nfx-tcp")
+	rule(&r4, "INPUT -p udp", "nfx udp")
+	rule(&r4, "INPUT -p icmp", "nfx-icmp")
+	rule(&r4, "OUTPUT -p icmp --icmp-type echo-request", "nfx-out")
+	r4.WriteString("COMMIT\n")
+	r6.WriteString("*filter\n")
+	rule(&r6, "INPUT -p tcp", "nfx-tcp6")
+	rule(&r6, "INPUT -p udp", "nfx-udp6")
+	rule(&r6, "INPUT -p ipv6-icmp --icmpv6-type echo-request", "nfx-icmp6")
+	r6.WriteString("COMMIT\n")
+	const dutMAC, peerMAC = "02:00:00:1e:00:01", "02:00:00:1e:00:02"
+	lab := kerneltest.NewLab(t, kerneltest.LabConfig{
+		Ifaces: []kerneltest.LabIface{{Name: "eth0", MAC: dutMAC, PeerMAC: peerMAC,
+			Addrs: []string{"192.0.2.1/24", "2001:db8:1::1/64"}}},
+		Neigh:  []string{"192.0.2.2 lladdr " + peerMAC + " dev eth0", "2001:db8:1::2 lladdr " + peerMAC + " dev eth0"},
+		Rules4: r4.String(),
+		Rules6: r6.String(),
+	})
+
+	dir := t.TempDir()
+	ulogdEmu, nfgoEmu := filepath.Join(dir, "ulogd.log"), filepath.Join(dir, "nfgo.log")
+	ulogdOut := startUlogd(t, lab.DUT.Name, groupU, ulogdEmu)
+	conf := filepath.Join(dir, "logd.conf")
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf("[source nflog]\ngroups = %d\nnetns = /run/netns/%s\n\n[sink logemu]\nfile = %s\nsync = yes\n",
+		groupN, lab.DUT.Name, nfgoEmu)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := startLogd(t, conf)
+	waitNFLogBound(t, lab.DUT.Name, []int{groupU, groupN}, func() string { return ulogdOut.String() + d.stderr.String() })
+
+	packets := []string{
+		"tcp 192.0.2.2:40000 > 192.0.2.1:80 syn seq 1000 win 29200 mss 1460 sackok ts 12345 0 wscale 7 ttl 63 id 7 df",
+		"tcp 192.0.2.2:40001 > 192.0.2.1:80 ack,psh seq 5 ack 9 win 502 payload \"GET / HTTP/1.0\\r\\n\\r\\n\"",
+		"udp 192.0.2.2:5353 > 192.0.2.1:53 len 12 tos 0xb8",
+		"icmp 192.0.2.2 > 192.0.2.1 type 8 code 0 id 77 seq 3 len 56",
+		"tcp [2001:db8:1::2]:40000 > [2001:db8:1::1]:22 syn mss 1440 sackok wscale 7 tos 0x20 flow 0x12345 hl 9",
+		"tcp [2001:db8:1::2]:40000 > [2001:db8:1::1]:22 ack,fin seq 77 ack 88 payload \"bye\"",
+		"udp [2001:db8:1::2]:1000 > [2001:db8:1::1]:2000 len 3",
+		"icmp6 2001:db8:1::2 > 2001:db8:1::1 type 128 code 0 id 5 seq 6 len 8",
+	}
+	for _, l := range packets {
+		ln, err := packet.ParseLine("in eth0 from " + peerMAC + " to " + dutMAC + " " + l)
+		if err != nil {
+			t.Fatalf("%s: %v", l, err)
+		}
+		p, err := ln.Packet()
+		if err != nil {
+			t.Fatalf("%s: %v", l, err)
+		}
+		if err := lab.Inject("eth0", append(append([]byte{}, p.MAC...), p.Data...)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A packet of a local socket: no input device, no MAC, an owner.
+	if r := lab.Run("ping", "-c", "1", "-W", "1", "192.0.2.2"); r.Stdout == "" {
+		t.Fatalf("ping from the DUT: %s", r.Stderr)
+	}
+	want := len(packets) + 1
+	lab.Settle()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) &&
+		(len(fileLines(ulogdEmu)) < want || len(fileLines(nfgoEmu)) < want); time.Sleep(50 * time.Millisecond) {
+	}
+	report, code := d.stop(t)
+	if code != 0 {
+		t.Errorf("nfgo logd exit %d: %s", code, report)
+	}
+	if !strings.Contains(report, fmt.Sprintf("source nflog: %d received, 0 lost", want)) ||
+		!strings.Contains(report, fmt.Sprintf("sink logemu: %d written, 0 dropped, 0 errors", want)) {
+		t.Errorf("nfgo logd report:\n%s", report)
+	}
+	got, exp := fileLines(nfgoEmu), fileLines(ulogdEmu)
+	if len(exp) != want {
+		t.Errorf("ulogd wrote %d lines, want %d: %s", len(exp), want, ulogdOut.String())
+	}
+	if len(got) != len(exp) {
+		t.Errorf("nfgo logd wrote %d lines, ulogd %d", len(got), len(exp))
+	}
+	for i := range min(len(got), len(exp)) {
+		g, u := got[i], exp[i]
+		// "Mmm dd hh:mm:ss " then the host name.
+		if len(g) < 16 || len(u) < 16 || g[16:] != u[16:] {
+			t.Errorf("line %d:\nulogd %q\nnfgo  %q", i+1, u, g)
+			continue
+		}
+		gt, err1 := time.ParseInLocation(time.Stamp, g[:15], time.Local)
+		ut, err2 := time.ParseInLocation(time.Stamp, u[:15], time.Local)
+		if err1 != nil || err2 != nil || gt.Sub(ut).Abs() > time.Second {
+			t.Errorf("line %d: ulogd's time %q, nfgo's %q", i+1, u[:15], g[:15])
+		}
+	}
+	if t.Failed() {
+		t.Logf("ulogd:\n%s\nnfgo:\n%s", strings.Join(exp, "\n"), strings.Join(got, "\n"))
+	} else {
+		t.Logf("%d lines agree, such as:\n%s", len(got), strings.Join(got, "\n"))
+	}
+}
+
+func udpFlood(args []string) int { return 2 }
