@@ -4,15 +4,21 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"database/sql"
+	"encoding/binary"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/nfgo/nfgo/internal/kerneltest"
 	"github.com/nfgo/nfgo/packet"
@@ -429,4 +435,235 @@ func TestLogdE2EFlowsMatchConntrack(t *testing.T) {
 	}
 }
 
-func udpFlood(args []string) int { return 2 }
+// udpFlood sends COUNT small UDP datagrams to ADDR:PORT as fast as it
+// can and prints how long that took: the sender of the load test, run in
+// its namespace by ip netns exec.
+func udpFlood(args []string) int {
+	if len(args) != 3 {
+		fmt.Fprintln(os.Stderr, "flood: COUNT ADDR PORT")
+		return 2
+	}
+	n, err1 := strconv.Atoi(args[0])
+	ip := net.ParseIP(args[1]).To4()
+	port, err2 := strconv.Atoi(args[2])
+	if err1 != nil || err2 != nil || ip == nil {
+		fmt.Fprintln(os.Stderr, "flood: COUNT ADDR PORT")
+		return 2
+	}
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "flood:", err)
+		return 1
+	}
+	defer unix.Close(fd)
+	if err := unix.Connect(fd, &unix.SockaddrInet4{Port: port, Addr: [4]byte(ip)}); err != nil {
+		fmt.Fprintln(os.Stderr, "flood:", err)
+		return 1
+	}
+	payload := make([]byte, 16)
+	start := time.Now()
+	for i := 0; i < n; {
+		binary.BigEndian.PutUint64(payload, uint64(i))
+		if _, err := unix.Write(fd, payload); err != nil {
+			if err == unix.ENOBUFS || err == unix.EAGAIN || err == unix.EINTR {
+				continue
+			}
+			fmt.Fprintln(os.Stderr, "flood:", err)
+			return 1
+		}
+		i++
+	}
+	fmt.Println(time.Since(start).Nanoseconds())
+	return 0
+}
+
+// loadPackets is how many packets the load test logs.
+const loadPackets = 1_000_000
+
+// TestLogdE2ELoad floods an NFLOG rule in a namespace with small UDP
+// datagrams while nfgo logd writes them to a JSON file and an SQLite
+// store through queues small enough to overflow. Nothing may go
+// unaccounted: for each sink, what it wrote, what its queue dropped and
+// what the kernel dropped (counted exactly from NFLOG sequence numbers)
+// add up to the rule's packet counter.
+func TestLogdE2ELoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipping the load test in -short mode")
+	}
+	kerneltest.Require(t)
+	ns := fmt.Sprintf("nfx-logde2e-%d", os.Getpid())
+	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
+		t.Fatalf("ip netns add: %v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	if out, err := exec.Command("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up").CombinedOutput(); err != nil {
+		t.Fatalf("ip link set lo up: %v: %s", err, out)
+	}
+	// The datagrams go over lo and are dropped at INPUT: no receiver, no
+	// ICMP errors, only the OUTPUT rule's work.
+	const group = 7
+	rules := fmt.Sprintf("*filter\n-A INPUT -d 127.0.0.2/32 -p udp -m udp --dport 9 -j DROP\n"+
+		"-A OUTPUT -d 127.0.0.2/32 -p udp -m udp --dport 9 -j NFLOG --nflog-group %d --nflog-size 64\nCOMMIT\n", group)
+	restore := exec.Command("ip", "netns", "exec", ns, "iptables-restore")
+	restore.Stdin = strings.NewReader(rules)
+	if out, err := restore.CombinedOutput(); err != nil {
+		t.Fatalf("iptables-restore: %v: %s", err, out)
+	}
+
+	dir := t.TempDir()
+	js, db := filepath.Join(dir, "load.json"), filepath.Join(dir, "load.db")
+	conf := filepath.Join(dir, "logd.conf")
+	const queueSize = 16384
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf(`queue = %d
+
+[source nflog]
+groups = %d
+netns = /run/netns/%s
+range = 64
+seq = yes
+qthreshold = 32
+timeout = 100ms
+buffer = 1048576
+
+[sink json]
+file = %s
+
+[sink sqlite]
+path = %s
+batch = 5000
+`, queueSize, group, ns, js, db)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := startLogd(t, conf)
+	waitNFLogBound(t, ns, []int{group}, d.stderr.String)
+
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	flood := func(n int) time.Duration {
+		cmd := exec.Command("ip", "netns", "exec", ns, exe, strconv.Itoa(n), "127.0.0.2", "9")
+		cmd.Env = append(os.Environ(), e2eRole+"=flood")
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("flood: %v: %s", err, out)
+		}
+		ns, _ := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64)
+		return time.Duration(ns)
+	}
+	sendTime := flood(loadPackets)
+	// Once the daemon has caught up, one more packet: its sequence
+	// number reveals any loss at the end of the flood.
+	time.Sleep(time.Second)
+	flood(1)
+	time.Sleep(500 * time.Millisecond)
+	report, code := d.stop(t)
+	t.Logf("nfgo logd:\n%s", report)
+	// Exit 1 says a sink dropped records, which this test provokes.
+	if code != 0 && code != 1 {
+		t.Fatalf("nfgo logd exit %d", code)
+	}
+
+	logged := ruleCounter(t, ns)
+	var received, overruns, malformed, lost uint64
+	if n, _ := fmt.Sscanf(after(report, "source nflog: "), "%d received, %d lost in the kernel (ENOBUFS), %d malformed", &received, &overruns, &malformed); n != 3 {
+		t.Fatalf("no source report:\n%s", report)
+	}
+	if _, err := fmt.Sscanf(afterLast(report, "source nflog: "), "%d records the kernel dropped (sequence numbers)", &lost); err != nil {
+		t.Fatalf("no sequence loss report:\n%s", report)
+	}
+	if logged < loadPackets+1 {
+		t.Errorf("the rule counted %d packets, sent %d", logged, loadPackets+1)
+	}
+	if received+lost != logged {
+		t.Errorf("received %d + lost %d = %d, the kernel logged %d", received, lost, received+lost, logged)
+	}
+	if lost > 0 && overruns == 0 {
+		t.Errorf("%d packets lost without an overrun", lost)
+	}
+	if malformed != 0 {
+		t.Errorf("%d malformed", malformed)
+	}
+	// Sinks as the daemon names them in its report.
+	for _, sk := range []struct{ name, count string }{{"json", "json"}, {"sqlite:" + db, "sqlite"}} {
+		var written, dropped, errs uint64
+		if n, _ := fmt.Sscanf(after(report, "sink "+sk.name+": "), "%d written, %d dropped, %d errors", &written, &dropped, &errs); n != 3 {
+			t.Fatalf("no report for sink %s:\n%s", sk.name, report)
+		}
+		if written+dropped+lost != logged {
+			t.Errorf("sink %s: written %d + dropped %d + lost in the kernel %d = %d, the kernel logged %d",
+				sk.count, written, dropped, lost, written+dropped+lost, logged)
+		}
+		if errs != 0 {
+			t.Errorf("sink %s: %d errors", sk.count, errs)
+		}
+		var stored uint64
+		switch sk.count {
+		case "json":
+			stored = uint64(len(fileLines(js)))
+		case "sqlite":
+			stored = sqliteCount(t, db)
+		}
+		if stored != written {
+			t.Errorf("sink %s: reported %d written, holds %d", sk.count, written, stored)
+		}
+		// Sinks write during the flood and then drain their queue (at
+		// most a queue's worth): the sustained rate is between the two.
+		t.Logf("sink %s: %d written, %d dropped by its queue; sustained %.0f-%.0f packets/s over the flood's %v",
+			sk.count, written, dropped, float64(max(written, queueSize)-queueSize)/sendTime.Seconds(), float64(written)/sendTime.Seconds(),
+			sendTime.Round(time.Millisecond))
+	}
+	t.Logf("kernel: %d packets logged, %d sent in %v (%.0f packets/s); nfgo logd received %d (%.0f packets/s), the kernel dropped %d in %d overruns",
+		logged, loadPackets, sendTime.Round(time.Millisecond), float64(loadPackets)/sendTime.Seconds(), received, float64(received)/sendTime.Seconds(), lost, overruns)
+}
+
+// after returns what follows the first occurrence of marker in s.
+func after(s, marker string) string {
+	if _, rest, ok := strings.Cut(s, marker); ok {
+		return rest
+	}
+	return ""
+}
+
+// afterLast returns what follows the last occurrence of marker in s.
+func afterLast(s, marker string) string {
+	if i := strings.LastIndex(s, marker); i >= 0 {
+		return s[i+len(marker):]
+	}
+	return ""
+}
+
+// ruleCounter returns the packet counter of the NFLOG rule in ns.
+func ruleCounter(t *testing.T, ns string) uint64 {
+	t.Helper()
+	out, err := exec.Command("ip", "netns", "exec", ns, "iptables-save", "-c", "-t", "filter").Output()
+	if err != nil {
+		t.Fatalf("iptables-save: %v", err)
+	}
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.Contains(l, "-j NFLOG") {
+			var pkts, bytes uint64
+			if _, err := fmt.Sscanf(l, "[%d:%d]", &pkts, &bytes); err != nil {
+				t.Fatalf("iptables-save line %q: %v", l, err)
+			}
+			return pkts
+		}
+	}
+	t.Fatalf("no NFLOG rule in:\n%s", out)
+	return 0
+}
+
+// sqliteCount returns the number of packets in the store at path.
+func sqliteCount(t *testing.T, path string) uint64 {
+	t.Helper()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n uint64
+	if err := db.QueryRow("SELECT count(*) FROM packets").Scan(&n); err != nil {
+		t.Fatalf("count the stored packets: %v", err)
+	}
+	return n
+}
