@@ -123,4 +123,10 @@ type SourceStats struct {
 	Received uint64 // records delivered
 	Overruns uint64 // ENOBUFS errors: the kernel dropped messages for us
 	Errors   uint64 // malformed messages skipped
+	// Lost is how many records the kernel dropped, counted exactly from
+	// sequence numbers (NFLOG with sequence numbering: the gaps, and the
+	// numbers missing before the first record) when LostKnown; an
+	// overrun alone does not say how many messages it lost.
+	Lost      uint64
+	LostKnown bool
 }

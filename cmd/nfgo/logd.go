@@ -57,8 +57,8 @@ type logdSinkType struct {
 
 var logdSources = map[string]logdSourceType{
 	"nflog": {
-		keys: "groups, range, buffer, netns, qthreshold, timeout",
-		help: "the kernel's NFLOG groups (nfnetlink_log): groups = 1, 2; range = bytes copied (default 65535); buffer = socket receive buffer bytes; netns = /run/netns/NAME to read another namespace",
+		keys: "groups, range, buffer, netns, qthreshold, timeout, seq",
+		help: "the kernel's NFLOG groups (nfnetlink_log): groups = 1, 2; range = bytes copied (default 65535); buffer = socket receive buffer bytes; netns = /run/netns/NAME to read another namespace; seq = yes numbers the packets, so that what the kernel drops is counted exactly",
 		make: func(s *logd.Section) (logd.Source, error) {
 			groups, err := s.Uint16s("groups")
 			if err != nil {
@@ -83,8 +83,16 @@ var logdSources = map[string]logdSourceType{
 			if err != nil && s.String("timeout", "") != "" {
 				return nil, err
 			}
+			seq, err := s.Bool("seq", false)
+			if err != nil {
+				return nil, err
+			}
+			var flags uint16
+			if seq {
+				flags |= nlsource.FlagSeq
+			}
 			return nlsource.NewNFLog(nlsource.NFLogConfig{Groups: groups, CopyRange: uint32(rng), ReadBuffer: buf,
-				QThreshold: uint32(qth), Timeout: tmo, NetNS: s.String("netns", "")})
+				QThreshold: uint32(qth), Timeout: tmo, NetNS: s.String("netns", ""), Flags: flags})
 		},
 	},
 	"conntrack": {
@@ -240,6 +248,9 @@ func cmdLogd(args []string, stdout, stderr io.Writer) int {
 	for _, src := range d.Sources {
 		st := src.Stats()
 		fmt.Fprintf(stderr, "nfgo logd: source %s: %d received, %d lost in the kernel (ENOBUFS), %d malformed\n", src.Name(), st.Received, st.Overruns, st.Errors)
+		if st.LostKnown {
+			fmt.Fprintf(stderr, "nfgo logd: source %s: %d records the kernel dropped (sequence numbers)\n", src.Name(), st.Lost)
+		}
 	}
 	for i, st := range d.Stats() {
 		fmt.Fprintf(stderr, "nfgo logd: sink %s: %d written, %d dropped, %d errors\n", d.Sinks[i].Name(), st.Written, st.Dropped, st.Errors)

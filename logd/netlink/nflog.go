@@ -3,6 +3,7 @@ package nlsource
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/mdlayher/netlink"
@@ -101,6 +102,12 @@ type NFLogConfig struct {
 type NFLog struct {
 	name string
 	s    *sock
+	// seq says the instances number their packets (FlagSeq); next is
+	// each group's next expected number, used by the receive goroutine
+	// only, and lost counts the numbers that never arrived.
+	seq  bool
+	next map[uint16]uint32
+	lost atomic.Uint64
 }
 
 // NewNFLog opens a netlink socket, binds the groups and sets the copy
@@ -114,7 +121,7 @@ func NewNFLog(cfg NFLogConfig) (*NFLog, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nflog: %w", err)
 	}
-	l := &NFLog{name: cfg.Name, s: s}
+	l := &NFLog{name: cfg.Name, s: s, seq: cfg.Flags&FlagSeq != 0, next: make(map[uint16]uint32, len(cfg.Groups))}
 	if l.name == "" {
 		l.name = "nflog"
 	}
@@ -194,12 +201,33 @@ func (l *NFLog) Run(ctx context.Context, out chan<- logd.Record) error {
 		if p == nil {
 			return logd.Record{}, false
 		}
+		if p.HasSeq {
+			l.countSeq(p.Group, p.Seq)
+		}
 		return logd.Record{Packet: p}, true
 	})
 }
 
-// Stats implements logd.Source.
-func (l *NFLog) Stats() logd.SourceStats { return l.s.stats() }
+// countSeq counts the packets of group g the kernel numbered before seq
+// but never delivered. A bound group's instance is new and numbers from 0,
+// so numbers missing before the first packet are lost too.
+func (l *NFLog) countSeq(g uint16, seq uint32) {
+	if gap := seq - l.next[g]; gap != 0 && gap < 1<<31 {
+		l.lost.Add(uint64(gap))
+	}
+	l.next[g] = seq + 1
+}
+
+// Stats implements logd.Source. With FlagSeq, Lost is exact: the kernel's
+// sequence numbers that never arrived (packets lost after the last one
+// received are only seen when another one arrives).
+func (l *NFLog) Stats() logd.SourceStats {
+	st := l.s.stats()
+	if l.seq {
+		st.Lost, st.LostKnown = l.lost.Load(), true
+	}
+	return st
+}
 
 // Close releases the socket; Run returns if it is running.
 func (l *NFLog) Close() error { return l.s.close() }

@@ -233,3 +233,27 @@ func TestParseAllocs(t *testing.T) {
 		t.Errorf("%v allocations per packet", n)
 	}
 }
+
+// Sequence numbers count what the kernel dropped: the numbers missing
+// before the first packet and between packets, per group, across the
+// 32-bit wrap.
+func TestCountSeq(t *testing.T) {
+	l := &NFLog{seq: true, next: map[uint16]uint32{}, s: &sock{}}
+	for _, c := range []struct {
+		group uint16
+		seq   uint32
+	}{{1, 3}, {1, 4}, {2, 0}, {1, 10}, {2, 1}, {1, 11}} {
+		l.countSeq(c.group, c.seq)
+	}
+	if got := l.Stats(); !got.LostKnown || got.Lost != 3+5 {
+		t.Errorf("lost %d (known %v), want 8", got.Lost, got.LostKnown)
+	}
+	l.next[3] = 0xfffffffe
+	l.countSeq(3, 1) // 0xfffffffe, 0xffffffff and 0 lost
+	if got := l.Stats().Lost; got != 8+3 {
+		t.Errorf("across the wrap: lost %d, want 11", got)
+	}
+	if st := (&NFLog{s: &sock{}}).Stats(); st.LostKnown {
+		t.Error("without sequence numbers the loss is not known")
+	}
+}
