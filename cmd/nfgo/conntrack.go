@@ -39,12 +39,9 @@ func cmdConntrack(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, conntrackUsage)
 		fs.PrintDefaults()
 	}
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		if err == flag.ErrHelp {
-			return 0
-		}
-		return 2
+	pos, code, ok := parseCommand(fs, args)
+	if !ok {
+		return code
 	}
 	n := 0
 	for _, b := range []bool{*list, *events, *stats, *count, *proc} {

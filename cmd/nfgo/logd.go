@@ -213,11 +213,8 @@ func cmdLogd(args []string, stdout, stderr io.Writer) int {
 			typeHelp(logdSinks, func(t logdSinkType) (string, string) { return t.keys, t.help }))
 		fs.PrintDefaults()
 	}
-	if _, err := parseInterspersed(fs, args); err != nil {
-		if err == flag.ErrHelp {
-			return 0
-		}
-		return 2
+	if _, code, ok := parseCommand(fs, args); !ok {
+		return code
 	}
 	if *cfgPath == "" {
 		fmt.Fprintln(stderr, "nfgo logd: -c CONFIG is required (nfgo logd -h describes the file)")

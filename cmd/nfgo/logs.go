@@ -57,12 +57,9 @@ func cmdLogs(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, logsUsage)
 		fs.PrintDefaults()
 	}
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		if err == flag.ErrHelp {
-			return 0
-		}
-		return 2
+	pos, code, ok := parseCommand(fs, args)
+	if !ok {
+		return code
 	}
 	usageErr := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "nfgo logs: "+format+"\n", a...)
@@ -79,6 +76,7 @@ func cmdLogs(args []string, stdout, stderr io.Writer) int {
 		return usageErr("--db %q: expected sqlite:PATH or postgres://...", *db)
 	}
 	var f store.Filter
+	var err error
 	now := time.Now()
 	if f.From, err = parseLogTime(*from, now); err != nil {
 		return usageErr("--from: %v", err)

@@ -33,6 +33,20 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
+// parseCommand parses a command's flags: ok is false when the command is
+// over, with its exit code (0 after -h, 2 for a usage error, which the
+// flag package has already reported).
+func parseCommand(fs *flag.FlagSet, args []string) (pos []string, code int, ok bool) {
+	pos, err := parseInterspersed(fs, args)
+	switch {
+	case err == flag.ErrHelp:
+		return nil, 0, false
+	case err != nil:
+		return nil, 2, false
+	}
+	return pos, 0, true
+}
+
 // outFile creates an output file; "-" is standard output.
 func outFile(path string, stdout io.Writer) (io.Writer, func() error, error) {
 	if path == "-" {
@@ -89,12 +103,9 @@ func cmdReplay(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, replayUsage)
 		fs.PrintDefaults()
 	}
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		if err == flag.ErrHelp {
-			return 0
-		}
-		return 2
+	pos, code, ok := parseCommand(fs, args)
+	if !ok {
+		return code
 	}
 	if hf.host == "" {
 		fmt.Fprintln(stderr, "nfgo replay: --host DIR is required: a snapshot directory (nfgo snapshot DIR makes one)")
@@ -253,12 +264,9 @@ func cmdTrace(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, traceUsage+packet.LineSyntax+"\nOptions:\n")
 		fs.PrintDefaults()
 	}
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		if err == flag.ErrHelp {
-			return 0
-		}
-		return 2
+	pos, code, ok := parseCommand(fs, args)
+	if !ok {
+		return code
 	}
 	if hf.host == "" {
 		fmt.Fprintln(stderr, "nfgo trace: --host DIR is required: a snapshot directory (nfgo snapshot DIR makes one)")
@@ -355,12 +363,9 @@ ip6-route.json, ip-neigh.json, ip-rule.json, ip6-rule.json, sysctl.conf,
 iptables-save.txt and ip6tables-save.txt. Needs the ip command; the rules
 need root.`)
 	}
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		if err == flag.ErrHelp {
-			return 0
-		}
-		return 2
+	pos, code, ok := parseCommand(fs, args)
+	if !ok {
+		return code
 	}
 	if len(pos) != 1 {
 		fs.Usage()
