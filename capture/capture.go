@@ -22,7 +22,17 @@ type Record struct {
 	OrigLen   int    // length on the wire (Data may be shorter: snaplen)
 	IfName    string // pcapng if_name of the interface, "" when absent
 	IfIndex   int    // pcapng interface ID within its section; 0 for pcap
+	// Direction is the pcapng packet's epb_flags direction: DirIn,
+	// DirOut, or DirUnknown (pcap, or no flags).
+	Direction uint8
 }
+
+// Packet directions of pcapng's epb_flags.
+const (
+	DirUnknown uint8 = 0
+	DirIn      uint8 = 1
+	DirOut     uint8 = 2
+)
 
 // Errors of the reader.
 var (
@@ -266,6 +276,9 @@ func (r *Reader) nextNG(rec *Record) error {
 				return fmt.Errorf("%w: pcapng packet of %d bytes in a %d-byte block", ErrCorrupt, capLen, n)
 			}
 			r.fill(rec, int(id), ticks, body[20:20+capLen], orig)
+			if off := 20 + int(capLen+3)&^3; typ == ngEPB && off <= len(body) {
+				rec.Direction = r.epbDirection(body[off:])
+			}
 			return nil
 		case ngSPB:
 			if len(body) < 4 {
@@ -288,6 +301,22 @@ func (r *Reader) nextNG(rec *Record) error {
 		}
 		// Other blocks (name resolution, statistics, ...) carry no packets.
 	}
+}
+
+// epbDirection reads the direction bits of an EPB's epb_flags option
+// (code 2); malformed options are ignored, as they carry no packet data.
+func (r *Reader) epbDirection(opts []byte) uint8 {
+	for len(opts) >= 4 {
+		code, n := r.bo.Uint16(opts), int(r.bo.Uint16(opts[2:]))
+		if code == 0 || 4+n > len(opts) {
+			return DirUnknown
+		}
+		if code == 2 && n == 4 {
+			return uint8(r.bo.Uint32(opts[4:]) & 3)
+		}
+		opts = opts[4+(n+3)&^3:]
+	}
+	return DirUnknown
 }
 
 func (r *Reader) fill(rec *Record, id int, ticks uint64, data []byte, orig uint32) {

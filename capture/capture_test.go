@@ -444,3 +444,44 @@ func TestTcpdumpReadsOurFiles(t *testing.T) {
 		}
 	}
 }
+
+// epb_flags' direction bits (what tcpdump and Wireshark record for "any"
+// and per-interface captures) reach Record.Direction; other options
+// before them are skipped.
+func TestPcapngDirection(t *testing.T) {
+	for _, bo := range []order{binary.LittleEndian, binary.BigEndian} {
+		n := &ng{bo: bo}
+		n.shb()
+		n.idb(1, 0, "eth0", -1)
+		withFlags := func(data []byte, flags uint32, comment string) {
+			var b []byte
+			b = n.bo.AppendUint32(b, 0)
+			b = n.bo.AppendUint32(b, 0)
+			b = n.bo.AppendUint32(b, 1)
+			b = n.bo.AppendUint32(b, uint32(len(data)))
+			b = n.bo.AppendUint32(b, uint32(len(data)))
+			b = append(b, data...)
+			for len(b)%4 != 0 {
+				b = append(b, 0)
+			}
+			if comment != "" {
+				b = n.opt(b, 1, []byte(comment))
+			}
+			b = n.opt(b, 2, n.bo.AppendUint32(nil, flags))
+			b = n.bo.AppendUint32(b, 0)
+			n.block(6, b)
+		}
+		withFlags([]byte("abc"), 1, "")
+		withFlags([]byte("defgh"), 2|0x40, "outbound, with a comment first")
+		n.epb(0, 2, []byte("xy"), 2)
+		recs := readAll(t, n.b)
+		if len(recs) != 3 {
+			t.Fatalf("%d records", len(recs))
+		}
+		for i, want := range []uint8{DirIn, DirOut, DirUnknown} {
+			if recs[i].Direction != want {
+				t.Errorf("record %d: direction %d, want %d", i, recs[i].Direction, want)
+			}
+		}
+	}
+}
