@@ -37,16 +37,16 @@ type Expectation struct {
 	// type, offset and length of the address text).
 	Type, MatchOff, MatchLen int
 
-	master   *Entry
-	zone     uint16
+	master *Entry
+	zone   uint16
 	// NAT of the master (nf_nat_ftp): the expected connection follows
 	// the master's mapping (natFollow), coming in direction natDir of
 	// the master, to the port the command named (savedPort).
 	natFollow bool
 	natDir    uint8
 	savedPort uint16
-	deadline int64
-	dead     bool
+	deadline  int64
+	dead      bool
 }
 
 // Master returns the connection whose helper announced the expectation.
