@@ -76,3 +76,37 @@ func TestReplayCookedCaptureDirections(t *testing.T) {
 		t.Errorf("counters:\n%s", b.String())
 	}
 }
+
+// A plain Ethernet capture on one interface has no direction: a frame
+// whose source address is the interface's own was sent by the host.
+func TestReplayEthernetCaptureOwnMAC(t *testing.T) {
+	own := [6]byte{0x00, 0x16, 0x3e, 0x0c, 0x35, 0x51} // eth0 in the example
+	gw := [6]byte{0xee, 0xff, 0xff, 0xff, 0xff, 0xff}
+	frame := func(line string, dst, src [6]byte) []byte {
+		pl, err := packet.ParseLine(line)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, _ := pl.Packet()
+		return packet.EncodeEthernet(dst, src, p.Family, p.Data, nil)
+	}
+	var buf bytes.Buffer
+	w := capture.NewPcapWriter(&buf, packet.LinkEthernet)
+	w.WritePacket(0, 1e18, frame("tcp 203.0.113.50:51234 > 172.16.0.10:22 syn seq 100", own, gw))
+	w.WritePacket(0, 1e18+1, frame("tcp 172.16.0.10:22 > 203.0.113.50:51234 syn,ack seq 900 ack 101", gw, own))
+	w.Close()
+	s, err := replay.Open(replay.Options{HostDir: "../examples/ssh-trace"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	if _, err := s.Replay(&buf, "eth0", func(r *replay.Report) error {
+		got = append(got, r.Dir+": "+r.Fate.Text)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(got, "; ") != "in: delivered locally; local: sent out eth0" {
+		t.Errorf("got %q", got)
+	}
+}
