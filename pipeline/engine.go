@@ -175,22 +175,26 @@ type Config struct {
 
 // Engine runs packets through the hooks.
 type Engine struct {
-	cfg      Config
-	tables   [2][nf.NumHooks][]*cTable // per family, per hook, in priority order
-	st       state
-	env      ext.Env
-	sink     sink
-	queue    []*packet.Packet // packets generated during evaluation (REJECT)
-	depth    int
-	traceBuf []byte
-	frags    map[fragKey]*fragQueue // IPv4 datagrams being reassembled for local delivery
-	ctFrags  map[fragKey]*fragQueue // IPv4 datagrams being reassembled for conntrack
-	ctActive [2]bool                // the rules need conntrack (per family), so it defragments at PREROUTING
-	rrSlot   int                    // Record Route slot filled on input, for forwarding
-	peers    map[netip.Addr]*peer   // ICMP rate-limit state per remote address
-	tracked  bool                   // conntrack has seen the current packet
-	nat      NAT                    // the tracker's NAT, nil without
-	nexthop  netip.Addr             // the route's next hop at POSTROUTING, for MASQUERADE
+	cfg        Config
+	tables     [2][nf.NumHooks][]*cTable // per family, per hook, in priority order
+	st         state
+	env        ext.Env
+	sink       sink
+	queue      []*packet.Packet // packets generated during evaluation (REJECT)
+	depth      int
+	traceBuf   []byte
+	frags      map[fragKey]*fragQueue      // IPv4 datagrams being reassembled for local delivery
+	ctFrags    map[fragKey]*fragQueue      // IPv4 datagrams being reassembled for conntrack
+	ctActive   [2]bool                     // the rules need conntrack (per family), so it defragments at PREROUTING
+	ctFrags6   [2]map[frag6Key]*frag6Queue // IPv6 datagrams being reassembled for conntrack: PREROUTING, OUTPUT
+	frag6Pkt   *packet.Packet              // the datagram last reassembled for IPv6 conntrack...
+	frag6Sizes []int                       // ...and its fragments' sizes, for refragmentation
+	frag6ID    uint32                      // fragment identifications of refragmented datagrams
+	rrSlot     int                         // Record Route slot filled on input, for forwarding
+	peers      map[netip.Addr]*peer        // ICMP rate-limit state per remote address
+	tracked    bool                        // conntrack has seen the current packet
+	nat        NAT                         // the tracker's NAT, nil without
+	nexthop    netip.Addr                  // the route's next hop at POSTROUTING, for MASQUERADE
 }
 
 // hookTables lists each hook's tables in the kernel's priority order
@@ -402,6 +406,15 @@ func (e *Engine) receive(p *packet.Packet) Result {
 		p = whole
 		e.env.Pkt = p
 	}
+	if p.Fragment && p.Family == nf.IPv6 && e.ctActive[1] {
+		// nf_defrag_ipv6 (priority -400).
+		q, r, ok := e.gather6(p, 0, "PREROUTING")
+		if !ok {
+			return e.final(p, r)
+		}
+		p = q
+		e.env.Pkt = p
+	}
 	if d, table, ok := e.runHook(p, nf.PreRouting); !ok {
 		return e.final(p, verdictResult(d, nf.PreRouting, table))
 	}
@@ -450,7 +463,10 @@ func (e *Engine) receive(p *packet.Packet) Result {
 			e.sendICMPError(p, icmpTimeExceeded, 0)
 			return e.final(p, Result{Fate: Dropped, By: "TTL exceeded in forwarding"})
 		}
-		if mtu := rt.MTU; mtu > 0 && len(p.Data) > mtu && mustNotFragment(p) {
+		if mtu := rt.MTU; mtu > 0 && len(p.Data) > mtu && mustNotFragment(p) &&
+			(p.Family == nf.IPv4 || p.FragMax == 0 || p.FragMax > mtu) {
+			// ip6_pkt_too_big: a datagram reassembled for conntrack
+			// is too big only when its largest fragment was.
 			e.sendICMPError(p, icmpTooBig, uint32(mtu))
 			return e.final(p, Result{Fate: Dropped, By: "packet larger than the path MTU " + strconv.Itoa(mtu) + " and not to be fragmented"})
 		}
@@ -490,6 +506,14 @@ func (e *Engine) output(p *packet.Packet) Result {
 	p.OutDev = rt.OutDev
 	if e.st.tracer != nil {
 		e.st.event(Event{Kind: EvRoute, Text: routeText(rt)})
+	}
+	if p.Fragment && p.Family == nf.IPv6 && e.ctActive[1] {
+		q, r, ok := e.gather6(p, 1, "OUTPUT")
+		if !ok {
+			return e.final(p, r)
+		}
+		p = q
+		e.env.Pkt = p
 	}
 	src, dst, mark, tos := p.Src(), p.Dst(), p.Mark, p.TOS()
 	if d, table, ok := e.runHook(p, nf.LocalOut); !ok {
@@ -536,6 +560,19 @@ func (e *Engine) postrouting(p *packet.Packet, rt Route, fate Fate) Result {
 		if p.Family == nf.IPv4 && p.FragMax > 0 && len(p.Data) > p.FragMax {
 			q := *p
 			refragment(p, func(frag []byte) {
+				q.Data = frag
+				e.cfg.Emit(rt.OutDev, next, &q)
+			})
+		} else if p.Family == nf.IPv6 && p.FragMax > 0 && len(p.Data) > p.FragMax {
+			// ip6_finish_output: a datagram reassembled for conntrack
+			// leaves in fragments no larger than those received.
+			var sizes []int
+			if p == e.frag6Pkt {
+				sizes = e.frag6Sizes
+			}
+			e.frag6ID++
+			q := *p
+			refragment6(p, sizes, e.frag6ID, func(frag []byte) {
 				q.Data = frag
 				e.cfg.Emit(rt.OutDev, next, &q)
 			})

@@ -18,6 +18,7 @@ const (
 	icmpTimeExceeded icmpKind = iota // TTL / hop limit exceeded in transit
 	icmpTooBig                       // fragmentation needed / packet too big; info is the MTU
 	icmpUnreachable                  // destination unreachable; info is the IPv4 code
+	icmpFragTime                     // fragment reassembly time exceeded
 )
 
 // sendICMPError queues the ICMP error about p that the kernel's IP layer
@@ -30,6 +31,8 @@ func (e *Engine) sendICMPError(p *packet.Packet, kind icmpKind, info uint32) {
 		switch kind {
 		case icmpTimeExceeded:
 			r = ext.ICMPError6(&env, 3, 0, 0)
+		case icmpFragTime:
+			r = ext.ICMPError6(&env, 3, 1, 0)
 		case icmpTooBig:
 			r = ext.ICMPError6(&env, 2, 0, info)
 		case icmpUnreachable:
@@ -43,6 +46,8 @@ func (e *Engine) sendICMPError(p *packet.Packet, kind icmpKind, info uint32) {
 		switch kind {
 		case icmpTimeExceeded:
 			r = ext.ICMPError4(&env, 11, 0, 0)
+		case icmpFragTime:
+			r = ext.ICMPError4(&env, 11, 1, 0)
 		case icmpTooBig:
 			r = ext.ICMPError4(&env, 3, 4, info&0xffff)
 		case icmpUnreachable:

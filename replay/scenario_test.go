@@ -357,11 +357,24 @@ func isIP(f []byte) bool {
 
 // describeFrames prints frames as hex, with the IP ID and header checksum
 // of ICMP errors masked (the kernel takes that ID from a per-destination
-// generator nfgo cannot see) and the flow label of ICMPv6 errors.
+// generator nfgo cannot see) and the flow label of ICMPv6 errors. IPv6
+// fragment identifications are numbered in order of appearance: the
+// kernel draws a random one for a datagram it fragments (ipv6_select_ident),
+// and the numbering still shows which fragments belong together.
 func describeFrames(fs []emitted) string {
 	var b strings.Builder
+	fragIDs := map[string]int{}
 	for _, e := range fs {
 		f := append([]byte(nil), e.frame...)
+		if len(f) >= 14+48 && f[12] == 0x86 && f[13] == 0xdd && f[14+6] == 44 {
+			id := string(f[14+44 : 14+48])
+			n, ok := fragIDs[id]
+			if !ok {
+				n = len(fragIDs) + 1
+				fragIDs[id] = n
+			}
+			f[14+44], f[14+45], f[14+46], f[14+47] = 0, 0, 0, byte(n)
+		}
 		if len(f) >= 14+20 && f[12] == 0x08 && f[13] == 0x00 && f[14+9] == 1 {
 			ihl := int(f[14]&0x0f) * 4
 			if len(f) > 14+ihl {
