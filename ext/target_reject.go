@@ -341,6 +341,9 @@ func ICMPError4(e *Env, typ, code uint8, info uint32) []byte {
 			}
 		}
 	}
+	if !from.Is4() {
+		from = inaddrDummy // no IPv4 address to answer from
+	}
 	room := icmp4MaxLen
 	if mh, ok := e.Host.(MTUHost); ok {
 		if m := mh.RouteMTU(nf.IPv4, src); m > 0 && m < room {
@@ -573,6 +576,9 @@ func ICMPError6(e *Env, typ, code uint8, info uint32) []byte {
 				return nil
 			}
 		}
+	}
+	if !from.Is6() || from.Is4In6() {
+		return nil // no IPv6 address to answer from
 	}
 	n := min(len(h), icmp6Quote)
 	r := make([]byte, 48+n)
