@@ -266,7 +266,7 @@ func (h *Host) finish() {
 			srcValidMark:  h.confOr(ifc.Name, "src_valid_mark"),
 			routeLocalnet: h.confOr(ifc.Name, "route_localnet"),
 			sendRedirects: h.SysctlInt(confKey(nf.IPv4, "all", "send_redirects"), 1) != 0 || h.SysctlInt(confKey(nf.IPv4, ifc.Name, "send_redirects"), 1) != 0,
-			sharedMedia: h.SysctlInt(confKey(nf.IPv4, "all", "shared_media"), 1) != 0 || h.SysctlInt(confKey(nf.IPv4, ifc.Name, "shared_media"), 1) != 0,
+			sharedMedia:   h.SysctlInt(confKey(nf.IPv4, "all", "shared_media"), 1) != 0 || h.SysctlInt(confKey(nf.IPv4, ifc.Name, "shared_media"), 1) != 0,
 			ignoreLinkdown: [2]bool{h.confOr(ifc.Name, "ignore_routes_with_linkdown"),
 				h.SysctlInt("net.ipv6.conf.all.ignore_routes_with_linkdown", 0) != 0 ||
 					h.SysctlInt(confKey(nf.IPv6, ifc.Name, "ignore_routes_with_linkdown"), 0) != 0},
