@@ -35,6 +35,21 @@ type Tracker struct {
 	ranNAT  bool // the nat table ran for the packet at the current hook
 }
 
+// Suspend sets aside what the tracker holds about the packet in hand
+// (its unconfirmed entry, the NAT state of the hook), so that a packet
+// the host makes meanwhile (an ICMP redirect) can pass the hooks, and
+// returns what restores it.
+func (tr *Tracker) Suspend() (resume func()) {
+	pend, info, nexthop, view, ranNAT := tr.pend, tr.info, tr.nexthop, tr.view, tr.ranNAT
+	tr.pend = nil
+	return func() {
+		if tr.pend != nil {
+			tr.T.release(tr.pend)
+		}
+		tr.pend, tr.info, tr.nexthop, tr.view, tr.ranNAT = pend, info, nexthop, view, ranNAT
+	}
+}
+
 // gcInterval is how often (clock time) the tracker sweeps the table for
 // timed-out connections; an expired one met by a lookup goes at once.
 const gcInterval = second

@@ -50,8 +50,8 @@ func (t *logTarget) Target(e *Env) Verdict {
 // kernel's limit on the length of a line applies to all of dst.
 //
 // Interfaces follow the hook as the kernel passes them to the logger: IN
-// at PREROUTING, INPUT and FORWARD, OUT at FORWARD, OUTPUT and
-// POSTROUTING. The link-layer header is printed only with an input
+// at PREROUTING, INPUT, FORWARD and (a forwarded packet's) POSTROUTING,
+// OUT at FORWARD, OUTPUT and POSTROUTING. The link-layer header is printed only with an input
 // interface. A packet on "lo" without a MAC header prints the loopback
 // device's all-zero header, as the kernel's looped-back skbs carry it; a
 // packet without one on any other interface is taken as coming from a
@@ -64,8 +64,15 @@ func AppendLogPacket(dst []byte, e *Env, logFlags uint8) []byte {
 		in = p.InDev
 	case nf.Forward:
 		in, out = p.InDev, p.OutDev
-	case nf.LocalOut, nf.PostRouting:
+	case nf.LocalOut:
 		out = p.OutDev
+	case nf.PostRouting:
+		// ip_output and ip6_output pass skb->dev as the input device:
+		// the arrival interface of a forwarded packet, none for a local one.
+		in, out = p.InDev, p.OutDev
+		if p.Local {
+			in = ""
+		}
 	}
 	dst = append(dst, "IN="...)
 	dst = append(dst, in...)

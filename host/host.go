@@ -71,6 +71,7 @@ type ifconf struct {
 	srcValidMark   bool // IN_DEV_SRC_VMARK
 	routeLocalnet  bool // IN_DEV_ROUTE_LOCALNET
 	sendRedirects  bool // IN_DEV_TX_REDIRECTS
+	sharedMedia    bool // IN_DEV_SHARED_MEDIA
 	ignoreLinkdown [2]bool
 }
 
@@ -265,6 +266,7 @@ func (h *Host) finish() {
 			srcValidMark:  h.confOr(ifc.Name, "src_valid_mark"),
 			routeLocalnet: h.confOr(ifc.Name, "route_localnet"),
 			sendRedirects: h.SysctlInt(confKey(nf.IPv4, "all", "send_redirects"), 1) != 0 || h.SysctlInt(confKey(nf.IPv4, ifc.Name, "send_redirects"), 1) != 0,
+			sharedMedia:   h.SysctlInt(confKey(nf.IPv4, "all", "shared_media"), 1) != 0 || h.SysctlInt(confKey(nf.IPv4, ifc.Name, "shared_media"), 1) != 0,
 			ignoreLinkdown: [2]bool{h.confOr(ifc.Name, "ignore_routes_with_linkdown"),
 				h.SysctlInt("net.ipv6.conf.all.ignore_routes_with_linkdown", 0) != 0 ||
 					h.SysctlInt(confKey(nf.IPv6, ifc.Name, "ignore_routes_with_linkdown"), 0) != 0},

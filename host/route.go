@@ -147,11 +147,16 @@ func (h *Host) routeInput(fam nf.Family, src, dst netip.Addr, inDev string, mark
 		return drop(eInval, reasonMartianDst)
 	}
 	out := res.nh.dev
-	if err := h.validateSource4(src, dst, out.Index, in, mark); err != eOK {
+	err, onLink := h.validateSource4On(src, dst, out.Index, in, mark)
+	if err != eOK {
 		return drop(err, h.martianReason(err))
 	}
+	// __mkroute_input: forwarded back out the arrival interface to a
+	// source on link, the host tells the source the better next hop.
+	redirect := out == in && onLink && in.conf.sendRedirects &&
+		(in.conf.sharedMedia || h.addrOnlink(out, src, res.nh.gw))
 	return pipeline.Route{Kind: pipeline.RouteForward, OutDev: out.Name, Gateway: res.nh.gw,
-		PrefSrc: h.prefSrc4(&res), MTU: out.MTU}, eOK
+		PrefSrc: h.prefSrc4(&res), MTU: out.MTU, Redirect: redirect}, eOK
 }
 
 func (h *Host) martianReason(err errno) string {
@@ -165,16 +170,25 @@ func (h *Host) martianReason(err errno) string {
 // addresses is a martian, and rp_filter wants the reverse route to go out
 // the arrival interface (strict) or to exist (loose).
 func (h *Host) validateSource4(src, dst netip.Addr, oif int, in *Iface, mark uint32) errno {
+	err, _ := h.validateSource4On(src, dst, oif, in, mark)
+	return err
+}
+
+// validateSource4On is validateSource4 that also tells what the kernel's
+// positive result says: the route back to src has a nexthop without a
+// gateway (scope host), so src is on link; __mkroute_input needs that for
+// a redirect.
+func (h *Host) validateSource4On(src, dst netip.Addr, oif int, in *Iface, mark uint32) (errno, bool) {
 	rpf := in.conf.rpFilter
 	if rpf == 0 && (in.Index != oif || !in.conf.sendRedirects) {
 		if in.conf.acceptLocal {
-			return eOK
+			return eOK, false
 		}
 		if !h.customLocal && !h.customRules {
 			if h.isIfaceAddr(src) {
-				return eInval
+				return eInval, false
 			}
-			return eOK
+			return eOK, false
 		}
 	}
 	iif := h.lo
@@ -191,31 +205,48 @@ func (h *Host) validateSource4(src, dst netip.Addr, oif int, in *Iface, mark uin
 	res, err, _ := h.fibLookup(0, &fl, false)
 	if err != eOK {
 		if rpf != 0 {
-			return eXDev
+			return eXDev, false
 		}
-		return eOK
+		return eOK, false
 	}
 	if res.typ != rtnUnicast && (res.typ != rtnLocal || !in.conf.acceptLocal) {
-		return eInval
+		return eInval, false
 	}
 	for k := range res.r.nhs {
 		if res.r.nhs[k].dev == in {
-			return eOK
+			return eOK, res.nh != nil && !res.nh.gw.IsValid()
 		}
 	}
 	if res.typ == rtnLocal && in.Loopback {
-		return eOK
+		return eOK, res.nh != nil && !res.nh.gw.IsValid()
 	}
 	if len(in.addrs4) == 0 {
 		if rpf != 0 {
-			return eXDev
+			return eXDev, false
 		}
-		return eOK
+		return eOK, false
 	}
 	if rpf == 1 {
-		return eXDev
+		return eXDev, false
 	}
-	return eOK
+	// The second lookup, restricted to the arrival interface.
+	fl.oif = in
+	if res, err, _ := h.fibLookup(0, &fl, false); err == eOK && res.typ == rtnUnicast {
+		return eOK, res.nh != nil && !res.nh.gw.IsValid()
+	}
+	return eOK, false
+}
+
+// addrOnlink is inet_addr_onlink: a subnet of dev holds a, and b too
+// when b is valid.
+func (h *Host) addrOnlink(dev *Iface, a, b netip.Addr) bool {
+	for i := range dev.addrs4 {
+		pfx := dev.addrs4[i].pfx.Masked()
+		if pfx.Contains(a) && (!b.IsValid() || pfx.Contains(b)) {
+			return true
+		}
+	}
+	return false
 }
 
 func (h *Host) isIfaceAddr(a netip.Addr) bool {

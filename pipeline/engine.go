@@ -39,6 +39,10 @@ type Route struct {
 	// an unroutable received packet with (ip_error: 0 network, 1 host,
 	// 13 administratively prohibited), or NoICMP.
 	Unreach uint8
+	// Redirect: a forwarded packet leaves by the interface it came in on
+	// and its source is on that link, so the host sends the source an
+	// ICMP redirect (the kernel's RTCF_DOREDIRECT).
+	Redirect bool
 }
 
 // NoICMP in Route.Unreach: the packet is dropped without an answer.
@@ -471,6 +475,9 @@ func (e *Engine) receive(p *packet.Packet) Result {
 			return e.final(p, Result{Fate: Dropped, By: "packet larger than the path MTU " + strconv.Itoa(mtu) + " and not to be fragmented"})
 		}
 		decTTL(p)
+		if rt.Redirect && p.Family == nf.IPv4 && !hasSourceRoute(p) {
+			e.sendRedirect(p, rt)
+		}
 		p.OutDev = rt.OutDev
 		if d, table, ok := e.runHook(p, nf.Forward); !ok {
 			return e.final(p, verdictResult(d, nf.Forward, table))
@@ -556,10 +563,33 @@ func (e *Engine) postrouting(p *packet.Packet, rt Route, fate Fate) Result {
 	if !next.IsValid() {
 		next = p.Dst()
 	}
+	// ip_finish_output: a datagram larger than the route's MTU, or one
+	// reassembled from fragments, leaves in fragments (ip_do_fragment) no
+	// larger than the MTU or the largest fragment it came in.
+	fragMax := 0
+	if p.Family == nf.IPv4 && (p.FragMax > 0 || rt.MTU > 0 && len(p.Data) > rt.MTU) {
+		fragMax = rt.MTU
+		if p.FragMax > 0 && (fragMax <= 0 || p.FragMax < fragMax) {
+			fragMax = p.FragMax
+		}
+		if packet.IPv4(p.Data).DontFragment() && p.FragMax == 0 {
+			// ip_fragment refuses DF; a socket would not have built it.
+			return e.final(p, Result{Fate: Dropped, By: "packet larger than the MTU " + strconv.Itoa(rt.MTU) + " and not to be fragmented"})
+		}
+		if fragMax < packet.IPv4(p.Data).HeaderLen()+8 {
+			return e.final(p, Result{Fate: Dropped, By: "MTU " + strconv.Itoa(fragMax) + " too small to fragment"})
+		}
+		if len(p.Data) <= fragMax && p.FragMax > 0 {
+			fragMax = 0 // fits: one fragment, the packet as it is
+		}
+	}
+	if fragMax > 0 && e.st.tracer != nil {
+		e.st.event(Event{Kind: EvRoute, Text: "fragmented to at most " + strconv.Itoa(fragMax) + " bytes"})
+	}
 	if e.cfg.Emit != nil {
-		if p.Family == nf.IPv4 && p.FragMax > 0 && len(p.Data) > p.FragMax {
+		if fragMax > 0 {
 			q := *p
-			refragment(p, func(frag []byte) {
+			fragment(p, fragMax, func(frag []byte) {
 				q.Data = frag
 				e.cfg.Emit(rt.OutDev, next, &q)
 			})

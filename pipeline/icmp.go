@@ -75,8 +75,9 @@ func mustNotFragment(p *packet.Packet) bool {
 
 // peer is the kernel's inet_peer rate state for one remote address.
 type peer struct {
-	tokens int64 // jiffies
-	last   int64 // jiffies
+	tokens    int64 // jiffies
+	last      int64 // jiffies
+	redirects int   // redirects sent since the source was last quiet
 }
 
 func (e *Engine) peerOf(a netip.Addr, now int64) *peer {
@@ -153,4 +154,101 @@ func (e *Engine) icmpRateLimited(q *packet.Packet) bool {
 	}
 	pr.tokens = token
 	return !allowed
+}
+
+// Redirect rate limit (route.c): after ip_rt_redirect_number redirects
+// unanswered by the source the host stops; between them it waits
+// ip_rt_redirect_load jiffies doubled per redirect sent; a source quiet
+// for ip_rt_redirect_silence starts over.
+const (
+	redirectNumber  = 9
+	redirectLoad    = ext.KernelHZ / 50
+	redirectSilence = redirectLoad << (redirectNumber + 1)
+)
+
+// sendRedirect is ip_rt_send_redirect: the ICMP host redirect to p's
+// source naming the route's next hop, sent at once (before the packet
+// goes on to FORWARD, as ip_forward does it), through OUTPUT and
+// POSTROUTING.
+func (e *Engine) sendRedirect(p *packet.Packet, rt Route) {
+	now := int64(ext.Jiffies(p.Timestamp))
+	pr := e.peerOf(p.Src(), now)
+	if now-pr.last > redirectSilence {
+		pr.tokens, pr.redirects = 0, 0
+	}
+	if pr.redirects >= redirectNumber {
+		pr.last = now
+		return
+	}
+	if pr.redirects != 0 && now-pr.last <= redirectLoad<<pr.redirects {
+		return
+	}
+	gw := rt.Gateway
+	if !gw.IsValid() {
+		gw = p.Dst()
+	}
+	env := e.env
+	env.Pkt = p
+	a := gw.As4()
+	r := ext.ICMPError4(&env, 5, 1, uint32(a[0])<<24|uint32(a[1])<<16|uint32(a[2])<<8|uint32(a[3]))
+	pr.last = now
+	pr.redirects++
+	if r == nil {
+		return
+	}
+	q := &packet.Packet{Family: nf.IPv4, Data: r, Local: true, Timestamp: p.Timestamp}
+	if q.Parse() != nil {
+		return
+	}
+	e.sendNow(q)
+}
+
+// Suspender is implemented by a Tracker that keeps state about the
+// packet it is handling: Suspend sets it aside, so that another packet
+// can pass the hooks meanwhile, and returns what brings it back.
+type Suspender interface {
+	Suspend() (resume func())
+}
+
+// sendNow runs a packet the host makes while another is on its way
+// (icmp_send from ip_forward) through the output path at once, as the
+// kernel does, and comes back to the first.
+func (e *Engine) sendNow(q *packet.Packet) {
+	env, tracked, nexthop, rrSlot := e.env, e.tracked, e.nexthop, e.rrSlot
+	if s, ok := e.cfg.Tracker.(Suspender); ok {
+		defer s.Suspend()()
+	}
+	if e.st.tracer != nil {
+		e.st.event(Event{Kind: EvGenerated, Text: "generated packet"})
+	}
+	r := e.output(q)
+	if e.cfg.Generated != nil {
+		e.cfg.Generated(q, r)
+	}
+	e.env, e.tracked, e.nexthop, e.rrSlot = env, tracked, nexthop, rrSlot
+}
+
+// hasSourceRoute reports whether an IPv4 packet carries a loose or
+// strict source route option (no redirect for those).
+func hasSourceRoute(p *packet.Packet) bool {
+	h := packet.IPv4(p.Data)
+	ihl := h.HeaderLen()
+	for i := 20; i < ihl && i < len(p.Data); {
+		t := p.Data[i]
+		if t == optEnd {
+			break
+		}
+		if t == optNop {
+			i++
+			continue
+		}
+		if t == optLSRR || t == optSSRR {
+			return true
+		}
+		if i+1 >= ihl || p.Data[i+1] < 2 {
+			break
+		}
+		i += int(p.Data[i+1])
+	}
+	return false
 }

@@ -289,46 +289,51 @@ func (e *Engine) forwardOptions(p *packet.Packet, outDev string) {
 	e.rrSlot = -1
 }
 
-// refragment splits a reassembled IPv4 datagram again as ip_do_fragment
-// does on output when the input had fragments of at most p.FragMax bytes:
-// every fragment but the last carries a multiple of 8 payload bytes, the
-// first keeps all options, later ones only those with the copy flag (the
-// rest become NOPs).
-func refragment(p *packet.Packet, emit func(frag []byte)) {
+// fragment splits an IPv4 datagram as ip_do_fragment does on output,
+// into pieces of at most max bytes: every fragment but the last carries a
+// multiple of 8 payload bytes and MF (the last keeps the datagram's own
+// MF), the header and ID are the datagram's, DF stays as it was (a
+// reassembled datagram's fragments all had it). The first fragment keeps
+// all options, later ones only those with the copy bit, the rest becoming
+// NOPs (ip_options_fragment; a datagram that is itself a later fragment
+// has its options fixed already).
+func fragment(p *packet.Packet, max int, emit func(frag []byte)) {
 	h := packet.IPv4(p.Data)
 	hlen := h.HeaderLen()
 	payload := p.Data[hlen:]
-	step := (p.FragMax - hlen) &^ 7
+	step := (max - hlen) &^ 7
 	if step <= 0 {
 		emit(p.Data)
 		return
 	}
-	// Headers of later fragments: options without the copy bit are
-	// replaced by NOPs (ip_options_fragment).
-	later := append([]byte(nil), p.Data[:hlen]...)
-	for i := 20; i < hlen; {
-		t := later[i]
-		if t == optEnd {
-			break
-		}
-		if t == optNop {
-			i++
-			continue
-		}
-		if i+1 >= hlen || later[i+1] < 2 {
-			break
-		}
-		l := int(later[i+1])
-		if t&0x80 == 0 {
-			for j := i; j < i+l && j < hlen; j++ {
-				later[j] = optNop
-			}
-		}
-		i += l
-	}
 	baseOff := h.FragOffset()
+	later := p.Data[:hlen]
+	if baseOff == 0 && hlen > 20 {
+		later = append([]byte(nil), p.Data[:hlen]...)
+		for i := 20; i < hlen; {
+			t := later[i]
+			if t == optEnd {
+				break
+			}
+			if t == optNop {
+				i++
+				continue
+			}
+			if i+1 >= hlen || later[i+1] < 2 || i+int(later[i+1]) > hlen {
+				break
+			}
+			l := int(later[i+1])
+			if t&0x80 == 0 {
+				for j := i; j < i+l; j++ {
+					later[j] = optNop
+				}
+			}
+			i += l
+		}
+	}
 	mf := h.MoreFragments()
-	buf := make([]byte, 0, p.FragMax)
+	df := h.FlagsFrag() & 0x4000
+	buf := make([]byte, 0, hlen+step)
 	for off := 0; off < len(payload); off += step {
 		end := min(off+step, len(payload))
 		hdr := p.Data[:hlen]
@@ -343,7 +348,7 @@ func refragment(p *packet.Packet, emit func(frag []byte)) {
 		if end < len(payload) || mf {
 			ff |= 0x2000
 		}
-		fh.SetFlagsFrag(ff | h.FlagsFrag()&0x4000)
+		fh.SetFlagsFrag(ff | df)
 		fh.UpdateChecksum()
 		emit(buf)
 	}

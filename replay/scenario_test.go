@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -57,7 +58,7 @@ func loadScenario(t *testing.T, dir string) *scenario {
 		rest = strings.TrimSpace(rest)
 		switch kw {
 		case "iface":
-			// iface NAME mac MAC peer MAC addr CIDR [addr CIDR...]
+			// iface NAME mac MAC peer MAC [mtu N] addr CIDR [addr CIDR...]
 			w := strings.Fields(rest)
 			ifc := kerneltest.LabIface{Name: w[0]}
 			for i := 1; i+1 < len(w); i += 2 {
@@ -68,6 +69,12 @@ func loadScenario(t *testing.T, dir string) *scenario {
 					ifc.PeerMAC = w[i+1]
 				case "addr":
 					ifc.Addrs = append(ifc.Addrs, w[i+1])
+				case "mtu":
+					m, err := strconv.Atoi(w[i+1])
+					if err != nil || m < 68 {
+						t.Fatalf("%s/scenario.txt:%d: bad mtu %q", dir, n, w[i+1])
+					}
+					ifc.MTU = m
 				default:
 					t.Fatalf("%s/scenario.txt:%d: unknown iface keyword %q", dir, n, w[i])
 				}

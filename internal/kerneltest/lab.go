@@ -55,6 +55,9 @@ type LabIface struct {
 	Addrs []string // CIDR, IPv4 or IPv6
 	// PeerMAC is the injection side's address; random local if "".
 	PeerMAC string
+	// MTU is the DUT side's MTU (ip link set DEV mtu N); 0 keeps the
+	// default of 1500.
+	MTU int
 }
 
 // Emitted is one frame the DUT sent, with the DUT interface it left by.
@@ -248,6 +251,9 @@ func (l *Lab) setup(cfg LabConfig) error {
 		inj = append(inj, "link set "+ifc.Name+" up")
 	}
 	for _, ifc := range cfg.Ifaces {
+		if ifc.MTU > 0 {
+			dut = append(dut, fmt.Sprintf("link set %s mtu %d", ifc.Name, ifc.MTU))
+		}
 		dut = append(dut, "link set "+ifc.Name+" up")
 	}
 	for _, r := range cfg.Routes {
@@ -666,7 +672,7 @@ func (l *Lab) Save(fam nf.Family, counters bool) (string, error) {
 // snapshotSysctls selects the sysctls that shape routing and netfilter.
 var snapshotSysctls = regexp.MustCompile(`^net\.(` +
 	`ipv4\.(ip_forward|ip_default_ttl|ip_forward_use_pmtu|ip_local_port_range|ip_no_pmtu_disc|icmp_[a-z_]+|` +
-	`conf\.[^.]+\.(forwarding|rp_filter|accept_local|route_localnet|src_valid_mark|accept_redirects|send_redirects|accept_source_route|secure_redirects|log_martians|proxy_arp|arp_[a-z_]+|bc_forwarding|disable_policy|disable_xfrm))` +
+	`conf\.[^.]+\.(forwarding|rp_filter|accept_local|route_localnet|src_valid_mark|accept_redirects|send_redirects|shared_media|accept_source_route|secure_redirects|log_martians|proxy_arp|arp_[a-z_]+|bc_forwarding|disable_policy|disable_xfrm))` +
 	`|ipv6\.(conf\.[^.]+\.(forwarding|disable_ipv6|hop_limit|mtu|accept_ra|accept_redirects|accept_source_route|proxy_ndp|disable_policy)|icmp\.[a-z_]+)` +
 	`|netfilter\.nf_conntrack_[a-z0-9_]+` +
 	`)$`)
