@@ -290,7 +290,8 @@ func (f *Firewall) run(pkt []byte, iface string, local bool) (Decision, error) {
 		r = f.engine.Receive(p)
 	}
 	d := Decision{Result: r, Generated: f.gen}
-	f.gen = nil
+	data := p.Data
+	f.gen, p.Data = nil, nil // keep no reference to the caller's bytes
 	switch r.Fate {
 	case pipeline.Delivered:
 		d.Verdict = Deliver
@@ -314,8 +315,8 @@ func (f *Firewall) run(pkt []byte, iface string, local bool) (Decision, error) {
 	// The engine may have put another packet in the caller's place (a
 	// datagram reassembled from fragments) or grown its bytes past the
 	// caller's capacity; both are fresh allocations.
-	d.Packet = p.Data
-	if f.final != nil {
+	d.Packet = data
+	if f.final != nil && f.final != p {
 		d.Packet = f.final.Data
 	}
 	f.pending, f.final = nil, nil

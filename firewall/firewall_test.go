@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -403,4 +406,155 @@ func BenchmarkEstablished(b *testing.B) {
 			b.Fatal(d.Reason(), err)
 		}
 	}
+}
+
+// TestFragmentsReassembled: conntrack needs whole datagrams, so the first
+// fragment is held and the last one's Decision carries the datagram.
+func TestFragmentsReassembled(t *testing.T) {
+	f := newFirewall(t, statefulRules)
+	whole, err := packet.Build(&packet.Spec{Src: clientAddr, Dst: hostAddr, Proto: packet.ProtoTCP,
+		SrcPort: 40200, DstPort: 22, Flags: packet.TCPSyn, Seq: 1, ID: 77, Payload: make([]byte, 40)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seg := whole.Data[20:] // 20-byte TCP header + 40 bytes
+	frag := func(off int, part []byte, mf bool) []byte {
+		p, err := packet.Build(&packet.Spec{Src: clientAddr, Dst: hostAddr, Proto: packet.ProtoTCP,
+			ID: 77, FragOff: uint16(off / 8), MF: mf, Payload: part})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.Data
+	}
+	first := frag(0, seg[:32], true)
+	// Build adds a transport header to a first fragment: give it the
+	// segment's bytes raw instead.
+	copy(first[20:], seg[:32])
+	first = first[:20+32]
+	binary.BigEndian.PutUint16(first[2:], uint16(len(first)))
+	first[10], first[11] = 0, 0
+	binary.BigEndian.PutUint16(first[10:], csum(first[:20]))
+
+	d, err := f.Inbound(first, "eth0")
+	mustRun(t, d, err, Hold)
+	d, err = f.Inbound(frag(32, seg[32:], false), "eth0")
+	d = mustRun(t, d, err, Deliver)
+	if len(d.Packet) != len(whole.Data) {
+		t.Fatalf("delivered %d bytes, want the %d-byte datagram", len(d.Packet), len(whole.Data))
+	}
+	if sp, dp := ports(d.Packet); sp != 40200 || dp != 22 {
+		t.Errorf("reassembled ports %d > %d", sp, dp)
+	}
+	checkIPv4TCP(t, d.Packet)
+}
+
+// TestLoopback: a packet sent out lo comes back in; the copy INPUT
+// accepted is among the generated packets, for local delivery.
+func TestLoopback(t *testing.T) {
+	f := newFirewall(t, statefulRules)
+	lo := netip.MustParseAddr("127.0.0.1")
+	syn := tcp(t, lo, lo, 40300, 8080, packet.TCPSyn, 1, 0)
+	d, err := f.Outbound(syn)
+	d = mustRun(t, d, err, Send)
+	if d.OutIface != "lo" {
+		t.Fatalf("sent out %q, want lo", d.OutIface)
+	}
+	if len(d.Generated) != 1 || d.Generated[0].Verdict != Deliver {
+		t.Fatalf("generated %+v, want the looped-back copy delivered", d.Generated)
+	}
+	if g := d.Generated[0].Packet; string(g) != string(syn) || &g[0] == &syn[0] {
+		t.Error("looped-back copy differs from the packet or shares its bytes")
+	}
+}
+
+// forwardingHost is examples/ssh-trace with IPv4 forwarding on.
+func forwardingHost(t *testing.T) *host.Host {
+	t.Helper()
+	dir := t.TempDir()
+	src := "../examples/ssh-trace"
+	ents, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Name() == "sysctl.conf" {
+			b = regexp.MustCompile(`(?m)^(net\.ipv4\.(ip_forward|conf\.\w+\.forwarding)) = 0$`).ReplaceAll(b, []byte("$1 = 1"))
+		}
+		if err := os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h, err := host.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// TestForwardDNAT: a DNATed packet forwarded back out the interface it
+// came in on; the host also tells the sender about the shorter way (an
+// ICMP redirect, made while the packet is on its way).
+func TestForwardDNAT(t *testing.T) {
+	rules := `*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A PREROUTING -d 172.16.0.10/32 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.16.0.30:80
+COMMIT
+`
+	f, err := New(Config{Rules4: strings.NewReader(rules), Host: forwardingHost(t), Clock: fakeClock()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	server := netip.MustParseAddr("172.16.0.30")
+	syn := tcp(t, clientAddr, hostAddr, 40400, 8080, packet.TCPSyn, 1, 0)
+	ttl := syn[8]
+	d, err := f.Inbound(syn, "eth0")
+	d = mustRun(t, d, err, Forward)
+	if d.OutIface != "eth0" || d.NextHop != server {
+		t.Errorf("forwarded out %q via %v, want eth0 via %v", d.OutIface, d.NextHop, server)
+	}
+	if &d.Packet[0] != &syn[0] {
+		t.Error("forwarded packet was copied")
+	}
+	if _, dst := addrs(d.Packet); dst != server {
+		t.Errorf("destination %v after DNAT", dst)
+	}
+	if _, dp := ports(d.Packet); dp != 80 {
+		t.Errorf("destination port %d after DNAT", dp)
+	}
+	if d.Packet[8] != ttl-1 {
+		t.Errorf("TTL %d, want %d", d.Packet[8], ttl-1)
+	}
+	checkIPv4TCP(t, d.Packet)
+	var redirects int
+	for _, g := range d.Generated {
+		if g.Verdict == Send && g.Packet[9] == 1 && g.Packet[20] == 5 {
+			redirects++
+			if _, dst := addrs(g.Packet); dst != clientAddr {
+				t.Errorf("redirect to %v", dst)
+			}
+		}
+	}
+	if redirects != 1 {
+		t.Errorf("%d ICMP redirects among %d generated packets, want 1", redirects, len(d.Generated))
+	}
+
+	// The server's answer is translated back to the address the client
+	// asked for.
+	synack := tcp(t, server, clientAddr, 80, 40400, packet.TCPSyn|packet.TCPAck, 7, 2)
+	d, err = f.Inbound(synack, "eth0")
+	d = mustRun(t, d, err, Forward)
+	if src, _ := addrs(d.Packet); src != hostAddr {
+		t.Errorf("reply source %v, want %v", src, hostAddr)
+	}
+	if sp, _ := ports(d.Packet); sp != 8080 {
+		t.Errorf("reply source port %d, want 8080", sp)
+	}
+	checkIPv4TCP(t, d.Packet)
 }
