@@ -42,45 +42,6 @@ func frame(dst, src string, p *packet.Packet) []byte {
 	return append(append(append(kmac(dst), kmac(src)...), typ...), p.Data...)
 }
 
-// timeoutField matches the timeout column of a conntrack -L or -E line.
-var timeoutField = regexp.MustCompile(`^(\s*\[\w+\] )?(\S+\s+\d+ )(\d+) `)
-
-// sameLine compares lines with the timeout allowed to be up to 5 seconds
-// lower on the kernel's side.
-func sameLine(kernel, nfgo string) bool {
-	km, nm := timeoutField.FindStringSubmatch(kernel), timeoutField.FindStringSubmatch(nfgo)
-	if km == nil || nm == nil {
-		return kernel == nfgo
-	}
-	kt, _ := strconv.Atoi(km[3])
-	nt, _ := strconv.Atoi(nm[3])
-	if kt > nt || kt < nt-5 {
-		return false
-	}
-	return strings.Replace(kernel, km[0], km[1]+km[2]+"T ", 1) == strings.Replace(nfgo, nm[0], nm[1]+nm[2]+"T ", 1)
-}
-
-func compareLines(t *testing.T, what string, kernel, nfgo []string) {
-	t.Helper()
-	ok := len(kernel) == len(nfgo)
-	for i := 0; ok && i < len(kernel); i++ {
-		ok = sameLine(kernel[i], nfgo[i])
-	}
-	if !ok {
-		t.Errorf("%s differ\nkernel:\n%s\nnfgo:\n%s", what, strings.Join(kernel, "\n"), strings.Join(nfgo, "\n"))
-	}
-}
-
-func lines(s string) []string {
-	var out []string
-	for _, l := range strings.Split(s, "\n") {
-		if l != "" {
-			out = append(out, l)
-		}
-	}
-	return out
-}
-
 // TestKernelCompare drives traffic through a DUT namespace (forwarded
 // UDP request and reply, a generic protocol, a ping of the DUT and a UDP
 // packet to a closed port that draws an ICMP port unreachable) and
@@ -173,15 +134,15 @@ func TestKernelCompare(t *testing.T) {
 	kl := l.Run("conntrack", "-L")
 	var b bytes.Buffer
 	tab.WriteList(&b, now)
-	kList, nList := lines(kl.Stdout), lines(b.String())
+	kList, nList := kerneltest.Lines(kl.Stdout), kerneltest.Lines(b.String())
 	sort.Strings(kList)
 	sort.Strings(nList)
-	compareLines(t, "conntrack -L", kList, nList)
+	kerneltest.CompareConntrack(t, "conntrack -L", kList, nList, false)
 
 	kp := l.Run("cat", "/proc/net/nf_conntrack")
 	b.Reset()
 	tab.WriteProc(&b, now)
-	kProc, nProc := lines(kp.Stdout), lines(b.String())
+	kProc, nProc := kerneltest.Lines(kp.Stdout), kerneltest.Lines(b.String())
 	sort.Strings(kProc)
 	sort.Strings(nProc)
 	stripL3 := func(ls []string) []string {
@@ -192,7 +153,7 @@ func TestKernelCompare(t *testing.T) {
 		return out
 	}
 	if kp.Code == 0 && len(kProc) > 0 {
-		compareLines(t, "/proc/net/nf_conntrack", stripL3(kProc), stripL3(nProc))
+		kerneltest.CompareConntrack(t, "/proc/net/nf_conntrack", stripL3(kProc), stripL3(nProc), false)
 		for i := range kProc {
 			if i < len(nProc) && kProc[i][:11] != nProc[i][:11] {
 				t.Errorf("proc line start %q, nfgo %q", kProc[i][:11], nProc[i][:11])
@@ -201,6 +162,6 @@ func TestKernelCompare(t *testing.T) {
 	} else {
 		t.Logf("no /proc/net/nf_conntrack in the DUT: %s", kp.Stderr)
 	}
-	compareLines(t, "conntrack -E", lines(evOut.String()), nEv)
+	kerneltest.CompareConntrack(t, "conntrack -E", kerneltest.Lines(evOut.String()), nEv, false)
 	t.Logf("conntrack -L:\n%s\nconntrack -E:\n%s", kl.Stdout, evOut.String())
 }

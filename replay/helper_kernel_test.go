@@ -6,8 +6,6 @@ import (
 	"net/netip"
 	"os/exec"
 	"regexp"
-	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -22,51 +20,6 @@ import (
 	"github.com/nfgo/nfgo/replay"
 	"github.com/nfgo/nfgo/ruleset"
 )
-
-// ctTimeout finds the timeout column of conntrack -L / -E lines and of
-// conntrack -L expect / -E expect lines.
-var ctTimeout = regexp.MustCompile(`^(\s*\[\w+\]\s+)?(\w+\s+\d+ |)(\d+) `)
-
-// sameCtLine compares two lines with the kernel's timeout allowed to be
-// up to 5 seconds lower than nfgo's.
-func sameCtLine(kernel, nfgo string) bool {
-	km, nm := ctTimeout.FindStringSubmatch(kernel), ctTimeout.FindStringSubmatch(nfgo)
-	if km == nil || nm == nil {
-		return kernel == nfgo
-	}
-	kt, _ := strconv.Atoi(km[3])
-	nt, _ := strconv.Atoi(nm[3])
-	if kt > nt || kt < nt-5 {
-		return false
-	}
-	return km[1]+km[2]+kernel[len(km[0]):] == nm[1]+nm[2]+nfgo[len(nm[0]):]
-}
-
-func compareCt(t *testing.T, what string, kernel, nfgo []string, sorted bool) {
-	t.Helper()
-	if sorted {
-		kernel, nfgo = append([]string(nil), kernel...), append([]string(nil), nfgo...)
-		sort.Strings(kernel)
-		sort.Strings(nfgo)
-	}
-	ok := len(kernel) == len(nfgo)
-	for i := 0; ok && i < len(kernel); i++ {
-		ok = sameCtLine(kernel[i], nfgo[i])
-	}
-	if !ok {
-		t.Errorf("%s differ\nkernel:\n%s\nnfgo:\n%s", what, strings.Join(kernel, "\n"), strings.Join(nfgo, "\n"))
-	}
-}
-
-func splitNonEmpty(s string) []string {
-	var out []string
-	for _, l := range strings.Split(s, "\n") {
-		if l != "" {
-			out = append(out, l)
-		}
-	}
-	return out
-}
 
 // TestHelpersAgainstKernel runs an FTP control connection (a PORT
 // command and its active data connection, a 227 reply and its passive
@@ -183,11 +136,11 @@ func TestHelpersAgainstKernel(t *testing.T) {
 		r := lab.Run("conntrack", "-L", "expect")
 		var b bytes.Buffer
 		s.CT.WriteExpectList(&b, time.Now().UnixNano())
-		compareCt(t, what+": conntrack -L expect", splitNonEmpty(r.Stdout), splitNonEmpty(b.String()), true)
+		kerneltest.CompareConntrack(t, what+": conntrack -L expect", kerneltest.Lines(r.Stdout), kerneltest.Lines(b.String()), true)
 		r = lab.Run("cat", "/proc/net/nf_conntrack_expect")
 		b.Reset()
 		s.CT.WriteExpectProc(&b, time.Now().UnixNano())
-		compareCt(t, what+": /proc/net/nf_conntrack_expect", splitNonEmpty(r.Stdout), splitNonEmpty(b.String()), true)
+		kerneltest.CompareConntrack(t, what+": /proc/net/nf_conntrack_expect", kerneltest.Lines(r.Stdout), kerneltest.Lines(b.String()), true)
 	}
 
 	// The control connection: handshake, greeting, USER (the first
@@ -227,7 +180,7 @@ func TestHelpersAgainstKernel(t *testing.T) {
 	}
 	var b bytes.Buffer
 	s.CT.WriteList(&b, time.Now().UnixNano())
-	compareCt(t, "conntrack -L", kList, splitNonEmpty(b.String()), true)
+	kerneltest.CompareConntrack(t, "conntrack -L", kList, kerneltest.Lines(b.String()), true)
 
 	kProc, err := lab.ProcConntrack()
 	if err != nil {
@@ -235,7 +188,7 @@ func TestHelpersAgainstKernel(t *testing.T) {
 	}
 	b.Reset()
 	s.CT.WriteProc(&b, time.Now().UnixNano())
-	compareCt(t, "/proc/net/nf_conntrack", kProc, splitNonEmpty(b.String()), true)
+	kerneltest.CompareConntrack(t, "/proc/net/nf_conntrack", kProc, kerneltest.Lines(b.String()), true)
 	if k := lab.LogLines("nf_ct_"); strings.Join(k, "\n") != strings.Join(nLog, "\n") {
 		t.Errorf("helper log lines differ\nkernel:\n%s\nnfgo:\n%s", strings.Join(k, "\n"), strings.Join(nLog, "\n"))
 	}
@@ -253,8 +206,8 @@ func TestHelpersAgainstKernel(t *testing.T) {
 		t.Errorf("the kernel did not see three RELATED connections:\n%s", want)
 	}
 
-	compareCt(t, "conntrack -E", lab.ConntrackEvents(), nEv, false)
-	compareCt(t, "conntrack -E expect", expEv.stop(), nExpEv, false)
+	kerneltest.CompareConntrack(t, "conntrack -E", lab.ConntrackEvents(), nEv, false)
+	kerneltest.CompareConntrack(t, "conntrack -E expect", expEv.stop(), nExpEv, false)
 }
 
 // expEvents is a running `conntrack -E expect` in the DUT.
@@ -291,5 +244,5 @@ func (e *expEvents) stop() []string {
 	e.cmd.Wait()
 	e.out.mu.Lock()
 	defer e.out.mu.Unlock()
-	return splitNonEmpty(e.out.b.String())
+	return kerneltest.Lines(e.out.b.String())
 }

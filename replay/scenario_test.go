@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -319,16 +318,9 @@ func runScenario(t *testing.T, sc *scenario) {
 		if err := s.CT.WriteList(&b, s.Now()); err != nil {
 			t.Fatal(err)
 		}
-		nTable := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
-		if b.Len() == 0 {
-			nTable = nil
-		}
-		if got, want := ctLines(nTable, true), ctLines(kTable, true); got != want {
-			t.Errorf("conntrack -L differs (timeouts masked, sorted)\nnfgo:\n%s\nkernel:\n%s", got, want)
-		}
-		if got, want := ctLines(nEvents, false), ctLines(kEvents, false); got != want {
-			t.Errorf("conntrack -E differs (timeouts masked)\nnfgo:\n%s\nkernel:\n%s", got, want)
-		}
+		nTable := kerneltest.Lines(b.String())
+		kerneltest.CompareConntrack(t, "conntrack -L (sorted)", kTable, nTable, true)
+		kerneltest.CompareConntrack(t, "conntrack -E", kEvents, nEvents, false)
 	}
 	var kFrames []emitted
 	for _, e := range kEmitted {
@@ -444,23 +436,6 @@ func maskLog(lines []string) string {
 		l = ctNetns.ReplaceAllString(l, ",") // 6.18 names the namespace
 		l = generatedICMP.ReplaceAllString(l, "${1}ID=*${2}")
 		out[i] = generatedICMP6.ReplaceAllString(l, "${1}FLOWLBL=*${2}")
-	}
-	return strings.Join(out, "\n")
-}
-
-var ctTimeoutCol = regexp.MustCompile(`^(\s*(?:\[[A-Z]+\] )?\S+\s+\d+ )\d+ `)
-
-// ctLines joins conntrack -L or -E lines with the timeout column masked:
-// the kernel's counts down in jiffies while the tool runs, nfgo's from the
-// packets' timestamps; the entries must agree on everything else. The
-// table is sorted, its dump order being the kernel's hash order.
-func ctLines(lines []string, sorted bool) string {
-	out := make([]string, 0, len(lines))
-	for _, l := range lines {
-		out = append(out, ctTimeoutCol.ReplaceAllString(l, "${1}* "))
-	}
-	if sorted {
-		sort.Strings(out)
 	}
 	return strings.Join(out, "\n")
 }

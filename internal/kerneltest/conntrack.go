@@ -5,9 +5,13 @@ import (
 	"bytes"
 	"fmt"
 	"os/exec"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
+	"testing"
 	"time"
 )
 
@@ -112,4 +116,49 @@ func (l *Lab) ConntrackEvents() []string {
 	ev.mu.Lock()
 	defer ev.mu.Unlock()
 	return splitLines(ev.buf.String())
+}
+
+// Lines splits command output into its non-empty lines.
+func Lines(s string) []string { return splitLines(s) }
+
+// ctTimeoutCol finds the timeout column of conntrack -L and -E lines and
+// of their expectation forms.
+var ctTimeoutCol = regexp.MustCompile(`^(\s*\[\w+\]\s+)?(\w+\s+\d+ |)(\d+) `)
+
+// SameConntrackLine compares a kernel line with nfgo's, the kernel's
+// timeout allowed to be up to 5 seconds lower: it counts down while the
+// tools run, nfgo's is taken at the last packet.
+func SameConntrackLine(kernel, nfgo string) bool {
+	km, nm := ctTimeoutCol.FindStringSubmatch(kernel), ctTimeoutCol.FindStringSubmatch(nfgo)
+	if km == nil || nm == nil {
+		return kernel == nfgo
+	}
+	kt, _ := strconv.Atoi(km[3])
+	nt, _ := strconv.Atoi(nm[3])
+	if kt > nt || kt < nt-5 {
+		return false
+	}
+	return km[1]+km[2]+kernel[len(km[0]):] == nm[1]+nm[2]+nfgo[len(nm[0]):]
+}
+
+// CompareConntrack reports kernel and nfgo conntrack lines that differ
+// (SameConntrackLine), sorted first when the kernel's order is its hash
+// order.
+func CompareConntrack(t testing.TB, what string, kernel, nfgo []string, sorted bool) {
+	t.Helper()
+	if sorted {
+		// By the line without its timeout, which differs a little.
+		key := func(l string) string { return ctTimeoutCol.ReplaceAllString(l, "${1}${2}") }
+		byKey := func(a, b string) int { return strings.Compare(key(a), key(b)) }
+		kernel, nfgo = slices.Clone(kernel), slices.Clone(nfgo)
+		slices.SortFunc(kernel, byKey)
+		slices.SortFunc(nfgo, byKey)
+	}
+	ok := len(kernel) == len(nfgo)
+	for i := 0; ok && i < len(kernel); i++ {
+		ok = SameConntrackLine(kernel[i], nfgo[i])
+	}
+	if !ok {
+		t.Errorf("%s differ\nkernel:\n%s\nnfgo:\n%s", what, strings.Join(kernel, "\n"), strings.Join(nfgo, "\n"))
+	}
 }
